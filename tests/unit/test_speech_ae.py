@@ -11,7 +11,7 @@ from readlit.nn.speech_ae_loss import SpeechAELoss, contrastive_loss, frame_retr
 
 def tiny_ae(**overrides) -> SpeechAE:
     torch.manual_seed(0)
-    args = dict(in_tokens=6, in_dim=8, token_dim=4, width=16, latent_tokens=2, latent_dim=4)
+    args = dict(in_tokens=6, in_dim=8, width=16, latent_tokens=2, latent_dim=4)
     return SpeechAE(**(args | overrides)).eval()
 
 
@@ -52,18 +52,19 @@ def test_first_latent_frame_is_the_first_frame_alone():
 
 def loop_contrastive(s_hat: torch.Tensor, s: torch.Tensor, tau: float) -> torch.Tensor:
     """Eq. 8 written term by term, one sequence at a time."""
+    def sim(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return torch.nn.functional.cosine_similarity(x.flatten(), y.flatten(), dim=0)
+
+    batch, frames = s.shape[:2]
     total = 0.0
-    for b in range(s.shape[0]):
-        frames = s.shape[1]
+    for b in range(batch):
         loss = 0.0
         for i in range(frames):
-            a = s_hat[b, i].flatten()
-            sim = lambda j: torch.nn.functional.cosine_similarity(a, s[b, j].flatten(), dim=0)
-            numerator = torch.exp(sim(i) / tau)
-            denominator = sum(torch.exp(sim(j) / tau) for j in range(frames) if j != i)
+            numerator = torch.exp(sim(s_hat[b, i], s[b, i]) / tau)
+            denominator = sum(torch.exp(sim(s_hat[b, i], s[b, j]) / tau) for j in range(frames) if j != i)
             loss = loss - torch.log(numerator / denominator)
         total = total + loss / frames
-    return total / s.shape[0]
+    return total / batch
 
 
 @pytest.mark.parametrize("tau", [0.1, 0.5, 1.0])

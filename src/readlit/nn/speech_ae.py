@@ -81,37 +81,35 @@ def _stage(channels: int, res_blocks: int, kernel_size: int, resample: nn.Module
 class SpeechEncoder(nn.Module):
     """E_A: S (B, F, Hw, Da) -> C (B, f, hw, da)."""
 
-    def __init__(self, in_tokens: int, in_dim: int, token_dim: int, width: int, latent_tokens: int,
-                 latent_dim: int, num_down: int, res_blocks: int, kernel_size: int):
+    def __init__(self, in_tokens: int, in_dim: int, width: int, latent_tokens: int, latent_dim: int,
+                 num_down: int, res_blocks: int, kernel_size: int):
         super().__init__()
         self.latent_tokens = latent_tokens
-        # Whisper hidden states differ in scale between layers; normalising each token keeps the linear
-        # maps well conditioned without changing what the reconstruction target is.
-        self.in_norm = nn.LayerNorm(in_dim)
-        self.token_proj = nn.Linear(in_dim, token_dim)
-        self.frame_proj = nn.Linear(in_tokens * token_dim, width)
+        # One linear map over the whole window: a narrow map shared by all its tokens squeezes the
+        # embedding and every Whisper layer into one subspace (measured: 3x the reconstruction error).
+        # No normalisation on the main path: a per-token or per-frame norm discards the overall
+        # level of the features, which carries loudness, the very thing lips follow.
+        self.frame_proj = nn.Linear(in_tokens * in_dim, width)
         self.stages = nn.Sequential(
             *[_stage(width, res_blocks, kernel_size, CausalConv1d(width, width, kernel_size, stride=2))
               for _ in range(num_down)],
             _stage(width, res_blocks, kernel_size, None),
         )
-        self.out_norm = nn.LayerNorm(width)
         self.out_proj = nn.Linear(width, latent_tokens * latent_dim)
 
     def forward(self, s: torch.Tensor) -> torch.Tensor:
         """S (B, F, Hw, Da) -> C (B, f, hw, da) with f = 1 + (F - 1) / 2^num_down."""
-        x = self.token_proj(self.in_norm(s))                     # (B, F, Hw, d)
-        x = self.frame_proj(rearrange(x, "b f n d -> b f (n d)"))  # (B, F, width)
+        x = self.frame_proj(rearrange(s, "b f n d -> b f (n d)"))  # (B, F, width)
         x = self.stages(rearrange(x, "b f c -> b c f"))          # (B, width, f)
-        x = self.out_proj(self.out_norm(rearrange(x, "b c f -> b f c")))
+        x = self.out_proj(rearrange(x, "b c f -> b f c"))
         return rearrange(x, "b f (n d) -> b f n d", n=self.latent_tokens)
 
 
 class SpeechDecoder(nn.Module):
     """D_A: C (B, f, hw, da) -> Ŝ (B, F, Hw, Da)."""
 
-    def __init__(self, in_tokens: int, in_dim: int, token_dim: int, width: int, latent_tokens: int,
-                 latent_dim: int, num_down: int, res_blocks: int, kernel_size: int):
+    def __init__(self, in_tokens: int, in_dim: int, width: int, latent_tokens: int, latent_dim: int,
+                 num_down: int, res_blocks: int, kernel_size: int):
         super().__init__()
         self.in_tokens = in_tokens
         self.latent_proj = nn.Linear(latent_tokens * latent_dim, width)
@@ -120,17 +118,14 @@ class SpeechDecoder(nn.Module):
             *[_stage(width, res_blocks, kernel_size, CausalUpsample1d(width, kernel_size))
               for _ in range(num_down)],
         )
-        self.out_norm = nn.LayerNorm(width)
-        self.frame_proj = nn.Linear(width, in_tokens * token_dim)
-        self.token_proj = nn.Linear(token_dim, in_dim)
+        self.frame_proj = nn.Linear(width, in_tokens * in_dim)
 
     def forward(self, c: torch.Tensor) -> torch.Tensor:
         """C (B, f, hw, da) -> Ŝ (B, F, Hw, Da) with F = 1 + (f - 1)·2^num_down."""
         x = self.latent_proj(rearrange(c, "b f n d -> b f (n d)"))  # (B, f, width)
         x = self.stages(rearrange(x, "b f c -> b c f"))             # (B, width, F)
-        x = self.frame_proj(self.out_norm(rearrange(x, "b c f -> b f c")))
-        x = rearrange(x, "b f (n d) -> b f n d", n=self.in_tokens)  # (B, F, Hw, d)
-        return self.token_proj(F.silu(x))
+        x = self.frame_proj(rearrange(x, "b c f -> b f c"))         # (B, F, Hw·Da)
+        return rearrange(x, "b f (n d) -> b f n d", n=self.in_tokens)
 
 
 class SpeechAE(nn.Module):
@@ -139,7 +134,6 @@ class SpeechAE(nn.Module):
     Args:
         in_tokens: Hw, tokens per frame window (Whisper tokens × hidden states).
         in_dim: Da, Whisper width.
-        token_dim: width each window token is mapped to before a frame's tokens are concatenated.
         width: channels of the temporal convolution stack.
         latent_tokens: hw, speech latent tokens per latent frame.
         latent_dim: da, speech latent width.
@@ -148,11 +142,10 @@ class SpeechAE(nn.Module):
         kernel_size: temporal kernel of every causal convolution.
     """
 
-    def __init__(self, in_tokens: int, in_dim: int, token_dim: int = 64, width: int = 512,
-                 latent_tokens: int = 16, latent_dim: int = 128, num_down: int = 3, res_blocks: int = 1,
-                 kernel_size: int = 3):
+    def __init__(self, in_tokens: int, in_dim: int, width: int = 512, latent_tokens: int = 16,
+                 latent_dim: int = 128, num_down: int = 3, res_blocks: int = 1, kernel_size: int = 3):
         super().__init__()
-        self.config = dict(in_tokens=in_tokens, in_dim=in_dim, token_dim=token_dim, width=width,
+        self.config = dict(in_tokens=in_tokens, in_dim=in_dim, width=width,
                            latent_tokens=latent_tokens, latent_dim=latent_dim, num_down=num_down,
                            res_blocks=res_blocks, kernel_size=kernel_size)
         self.ratio = 2**num_down
