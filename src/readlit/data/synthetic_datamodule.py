@@ -1,0 +1,175 @@
+"""Synthetic talking-head clips (``data=synthetic``), the embedded default that needs no download.
+
+Each identity talks for a few sessions; clips of F = 1 + 8k frames are cut from the sessions on a fixed
+grid, so every index always gives the same clip. Identities are split into train / val / test, so
+held-out clips show unseen faces with unseen speech. Whisper hidden states are computed once per session
+at set-up; windows are cut per clip on the fly. Video frames are rendered on the fly only when asked
+for, so audio-only stages never pay for them.
+
+Batch contract (DESIGN §5): ``audio_windows`` (B, F, Hw, Da) when an audio front-end is given,
+``audio`` (B, F·sr/fps), ``mouth_open`` (B, F), ``fps`` (B,), ``clip_id`` (list of str) and, with
+``return_video``, ``video`` (B, 3, F, H, W) and ``ref`` (B, 3, H, W) in [-1, 1].
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from einops import rearrange
+from lightning import LightningDataModule
+from torch.utils.data import DataLoader, Dataset
+from tqdm.auto import tqdm
+
+from readlit.audio import WhisperFrontEnd
+from readlit.data.synthetic import Identity, Session, make_identity, make_session, render_frames
+from readlit.errors import ConfigError
+from readlit.frames import check_frame_count
+
+SPLITS = ("train", "val", "test")
+
+
+@dataclass(frozen=True)
+class ClipIndex:
+    session: int  # position in the dataset's session list
+    start: int    # first video frame within the session
+
+
+def _to_video(frames: np.ndarray) -> torch.Tensor:
+    """uint8 (F, H, W, 3) -> float (3, F, H, W) in [-1, 1]."""
+    video = torch.from_numpy(frames).float().div(127.5).sub(1.0)
+    return rearrange(video, "f h w c -> c f h w")
+
+
+class SyntheticTalkingHeads(Dataset):
+    """Clips of synthetic talking heads for a fixed list of identities.
+
+    Args:
+        seed: dataset seed; with the identity and session numbers it fixes every sample.
+        identities: identity numbers in this split.
+        sessions_per_identity: sessions (continuous takes) per identity.
+        session_frames: frames per session.
+        num_frames: F, frames per clip (1 + 8k).
+        clip_stride: frames between consecutive clip starts within a session.
+        size: rendered frame size (square).
+        fps: video frame rate.
+        sample_rate: audio sample rate.
+        return_video: render ``video`` and ``ref``.
+        ref_distance: frames between the clip's middle frame and its reference frame (same session).
+        frontend: Whisper front-end for ``audio_windows``, or None to leave them out.
+    """
+
+    def __init__(self, seed: int, identities: list[int], sessions_per_identity: int, session_frames: int,
+                 num_frames: int, clip_stride: int, size: int, fps: int, sample_rate: int,
+                 return_video: bool, ref_distance: int, frontend: WhisperFrontEnd | None):
+        self.num_frames, self.size, self.fps = num_frames, size, fps
+        self.samples_per_frame = sample_rate // fps
+        self.return_video, self.ref_distance = return_video, ref_distance
+        self.faces: list[Identity] = []
+        self.sessions: list[Session] = []
+        for identity in identities:
+            face = make_identity(seed, identity)
+            for number in range(sessions_per_identity):
+                self.faces.append(face)
+                self.sessions.append(make_session(seed, face, number, session_frames, fps, sample_rate))
+        self.names = [f"id{i:04d}_s{n:02d}" for i in identities for n in range(sessions_per_identity)]
+        starts = range(0, session_frames - num_frames + 1, clip_stride)
+        self.clips = [ClipIndex(s, start) for s in range(len(self.sessions)) for start in starts]
+        self.frontend = frontend
+        self.hidden = [] if frontend is None else [
+            frontend.hidden(torch.from_numpy(session.audio))
+            for session in tqdm(self.sessions, desc="whisper features", leave=False)
+        ]
+
+    def __len__(self) -> int:
+        return len(self.clips)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        clip = self.clips[index]
+        session, span = self.sessions[clip.session], slice(clip.start, clip.start + self.num_frames)
+        audio = session.audio[span.start * self.samples_per_frame: span.stop * self.samples_per_frame]
+        item = {
+            "audio": torch.from_numpy(audio.copy()),
+            "mouth_open": torch.from_numpy(session.mouth_open[span].copy()),
+            "fps": self.fps,
+            "clip_id": f"{self.names[clip.session]}_f{clip.start:05d}",
+        }
+        if self.frontend is not None:
+            item["audio_windows"] = self.frontend.frame_windows(self.hidden[clip.session], self.num_frames,
+                                                                clip.start)
+        if self.return_video:
+            item.update(self._render(clip))
+        return item
+
+    def _render(self, clip: ClipIndex) -> dict[str, torch.Tensor]:
+        face, session = self.faces[clip.session], self.sessions[clip.session]
+        frames = render_frames(face, session, clip.start, self.num_frames, self.size)
+        ref_frame = (clip.start + self.num_frames // 2 + self.ref_distance) % len(session.mouth_open)
+        ref = render_frames(face, session, ref_frame, 1, self.size)
+        return {"video": _to_video(frames), "ref": _to_video(ref)[:, 0]}
+
+
+class SyntheticDataModule(LightningDataModule):
+    """Train / val / test splits of :class:`SyntheticTalkingHeads`, disjoint by identity.
+
+    Args:
+        identities: number of identities per split, e.g. ``{train: 32, val: 4, test: 4}``; identity
+            numbers are consecutive in split order, so no identity is in two splits.
+        session_seconds: length of each session.
+        audio_frontend: factory for the Whisper front-end (a Hydra partial, built at set-up so that
+            a config problem elsewhere is reported before a model is loaded), or None.
+        batch_size, num_workers, shuffle, pin_memory: DataLoader settings (shuffle: train only).
+        Other arguments as in :class:`SyntheticTalkingHeads`.
+    """
+
+    def __init__(self, seed: int, identities: dict[str, int], sessions_per_identity: int,
+                 session_seconds: float, num_frames: int, clip_stride: int, size: int, fps: int,
+                 sample_rate: int, return_video: bool, ref_distance: int,
+                 audio_frontend: Callable[[], WhisperFrontEnd] | None, batch_size: int, num_workers: int = 0,
+                 shuffle: bool = True, pin_memory: bool = False):
+        super().__init__()
+        check_frame_count(num_frames)
+        unknown = set(identities) - set(SPLITS)
+        if unknown or any(identities.get(split, 0) < 1 for split in SPLITS):
+            raise ConfigError(f"data.identities={dict(identities)} needs a positive count for each of {SPLITS}")
+        self.session_frames = round(session_seconds * fps)
+        if self.session_frames < num_frames:
+            raise ConfigError(f"data.session_seconds={session_seconds} is shorter than one clip of "
+                              f"data.num_frames={num_frames} frames at {fps} fps")
+        self.seed, self.identities = seed, dict(identities)
+        self.dataset_args = dict(sessions_per_identity=sessions_per_identity, session_frames=self.session_frames,
+                                 num_frames=num_frames, clip_stride=clip_stride, size=size, fps=fps,
+                                 sample_rate=sample_rate, return_video=return_video, ref_distance=ref_distance)
+        self.audio_frontend = audio_frontend
+        self.loader_args = dict(batch_size=batch_size, num_workers=num_workers, pin_memory=pin_memory,
+                                persistent_workers=num_workers > 0)
+        self.shuffle = shuffle
+        self.datasets: dict[str, SyntheticTalkingHeads] = {}
+        self.frontend: WhisperFrontEnd | None = None
+
+    def split_identities(self, split: str) -> list[int]:
+        """Identity numbers of one split."""
+        first = sum(self.identities[name] for name in SPLITS[: SPLITS.index(split)])
+        return list(range(first, first + self.identities[split]))
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.frontend is None and self.audio_frontend is not None:
+            self.frontend = self.audio_frontend()
+        wanted = {"fit": ("train", "val"), "validate": ("val",), "test": ("test",), None: SPLITS}
+        for split in wanted.get(stage, SPLITS):
+            if split not in self.datasets:
+                self.datasets[split] = SyntheticTalkingHeads(
+                    self.seed, self.split_identities(split), frontend=self.frontend, **self.dataset_args)
+
+    def _loader(self, split: str) -> DataLoader:
+        return DataLoader(self.datasets[split], shuffle=self.shuffle and split == "train", **self.loader_args)
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader("train")
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader("val")
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader("test")
