@@ -362,3 +362,31 @@ def _check_model(
             f"the Whisper model from {source} does not run at {WHISPER_TOKENS_PER_SECOND} tokens/s "
             f"at audio.sample_rate={sample_rate}; use a standard Whisper checkpoint"
         )
+
+
+# ------------------------------------------------------------------------------------------------- CLI
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m readlit.audio FILE [FILE ...]``: check that audio files load, and how long they are."""
+    import argparse
+
+    from readlit.cli import fail
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("files", nargs="+", type=Path)
+    parser.add_argument("--sample-rate", type=int, default=16000)
+    parser.add_argument("--fps", type=int, default=25)
+    args = parser.parse_args(argv)
+    for path in args.files:
+        try:
+            audio = load_audio(path, args.sample_rate)
+        except AudioError as err:
+            fail(str(err))
+        seconds = audio.numel() / args.sample_rate
+        frames = -(-audio.numel() * args.fps // args.sample_rate)
+        print(f"{path}: {seconds:.2f} s, mono at {args.sample_rate} Hz, {frames} video frames at {args.fps} fps")
+
+
+if __name__ == "__main__":
+    main()

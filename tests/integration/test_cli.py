@@ -34,3 +34,12 @@ def test_bad_input_exits_2_with_one_line(tmp_path, args, expected):
     assert "Traceback" not in result.stderr
     # nothing half-written: no run folder survives a refused run
     assert not list(tmp_path.glob("logs/*/runs/*"))
+
+
+def test_unreadable_audio_exits_2_with_one_line(tmp_path):
+    bad = tmp_path / "speech.wav"
+    bad.write_bytes(b"RIFF" + bytes(range(256)) * 4)
+    result = subprocess.run([sys.executable, "-m", "readlit.audio", str(bad)], cwd=ROOT, capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and result.stderr.startswith("error: ") and str(bad) in result.stderr
