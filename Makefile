@@ -1,0 +1,49 @@
+# readlit: `make demo` and `make test` are all a fresh machine needs (each creates .venv when missing).
+.DEFAULT_GOAL := help
+SHELL := /bin/bash
+
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+PYTEST := $(PY) -m pytest
+# make eval CKPT=path/to/last.ckpt [EXPERIMENT=demo_speechae]
+EXPERIMENT ?= demo_speechae
+ARGS ?=
+
+help: ## list the targets
+	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-16s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[dev,optuna]"
+	touch $@
+
+install: $(STAMP) ## create .venv and install readlit with its test and sweep extras
+
+test: $(STAMP) ## default test tier (no slow, no GPU tests)
+	$(PYTEST) -m "not slow and not gpu"
+
+test-slow: $(STAMP) ## slow tier: sweeps, Optuna search, long runs (CI runs it after `make test`)
+	$(PYTEST) -m "slow and not gpu"
+
+test-gpu: $(STAMP) ## GPU tier (needs CUDA)
+	$(PYTEST) -m gpu
+
+demo: $(STAMP) ## the pipeline on synthetic talking heads, on this CPU; report in logs/demo/
+	$(PY) -m readlit.demo $(ARGS)
+
+lint: $(STAMP) ## ruff
+	$(VENV)/bin/ruff check src tests
+
+train-speechae: $(STAMP) ## stage 1 as in the paper (whisper-tiny, HDTF cache)
+	$(PY) -m readlit.train experiment=speechae $(ARGS)
+
+eval: $(STAMP) ## test a checkpoint: make eval CKPT=... [EXPERIMENT=demo_speechae]
+	@test -n "$(CKPT)" || { echo "error: set CKPT=path/to/checkpoint.ckpt" >&2; exit 2; }
+	$(PY) -m readlit.train experiment=$(EXPERIMENT) train=false ckpt_path=$(CKPT) $(ARGS)
+
+clean-logs: ## remove logs/
+	rm -rf logs
+
+.PHONY: help install test test-slow test-gpu demo lint train-speechae eval clean-logs
