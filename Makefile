@@ -8,6 +8,7 @@ STAMP := $(VENV)/.installed-stamp
 PYTEST := $(PY) -m pytest
 # make eval CKPT=path/to/last.ckpt [EXPERIMENT=demo_speechae]
 EXPERIMENT ?= demo_speechae
+DATA ?= hdtf
 ARGS ?=
 
 help: ## list the targets
@@ -39,6 +40,10 @@ lint: $(STAMP) ## ruff
 train-speechae: $(STAMP) ## stage 1 as in the paper (whisper-tiny, HDTF cache)
 	$(PY) -m readlit.train experiment=speechae $(ARGS)
 
+preprocess: $(STAMP) ## build a training cache: make preprocess DATA=hdtf RAW=/path/to/HDTF
+	@test -n "$(RAW)" || { echo "error: set RAW=path/to/the/raw/download (and DATA=hdtf or mead)" >&2; exit 2; }
+	$(PY) -m readlit.preprocess data=$(DATA) raw_dir=$(RAW) $(ARGS)
+
 eval: $(STAMP) ## test a checkpoint: make eval CKPT=... [EXPERIMENT=demo_speechae]
 	@test -n "$(CKPT)" || { echo "error: set CKPT=path/to/checkpoint.ckpt" >&2; exit 2; }
 	$(PY) -m readlit.train experiment=$(EXPERIMENT) train=false ckpt_path=$(CKPT) $(ARGS)
@@ -46,4 +51,4 @@ eval: $(STAMP) ## test a checkpoint: make eval CKPT=... [EXPERIMENT=demo_speecha
 clean-logs: ## remove logs/
 	rm -rf logs
 
-.PHONY: help install test test-slow test-gpu demo lint train-speechae eval clean-logs
+.PHONY: help install test test-slow test-gpu demo lint train-speechae preprocess eval clean-logs
