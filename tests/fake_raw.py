@@ -15,14 +15,12 @@ from typing import Any
 import av
 import numpy as np
 import pytest
-from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
-from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig, open_dict
+from omegaconf import DictConfig
 
-from readlit.cli import CONFIG_DIR
 from readlit.data.synthetic import make_identity, make_session, render_frames
 from readlit.preprocess import preprocess
+from tests.helpers import compose_app
 
 RAW_H, RAW_W = 128, 160  # raw frame size; the face is centred
 # HDTF crop window "x0 w y0 h" around the synthetic face, in raw pixels
@@ -136,15 +134,7 @@ def make_mead_tree(root: Path) -> dict:
 
 def compose_preprocess(overrides: list[str], output_dir: Path) -> DictConfig:
     """Compose ``conf/preprocess.yaml`` as the CLI would, with Hydra's run folder under ``output_dir``."""
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
-        cfg = compose(config_name="preprocess", overrides=overrides, return_hydra_config=True)
-    with open_dict(cfg):
-        cfg.paths.root_dir = str(output_dir)
-        cfg.hydra.runtime.output_dir = str(output_dir / "run")
-        cfg.hydra.job.num = 0
-    HydraConfig().set_config(cfg)
-    return cfg
+    return compose_app("preprocess", overrides, output_dir)
 
 
 # HDTF: in-process, Whisper states cached. MEAD: two spawned workers, no Whisper states (the datamodule

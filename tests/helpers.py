@@ -21,9 +21,14 @@ TINY_SYNTHETIC = [
 
 def compose_train(overrides: list[str], output_dir: Path) -> DictConfig:
     """Compose ``conf/train.yaml`` as the CLI would, with every output under ``output_dir``."""
+    return compose_app("train", overrides, output_dir)
+
+
+def compose_app(config_name: str, overrides: list[str], output_dir: Path) -> DictConfig:
+    """Compose ``conf/<config_name>.yaml`` as the CLI would, with every output under ``output_dir``."""
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
-        cfg = compose(config_name="train", overrides=overrides, return_hydra_config=True)
+        cfg = compose(config_name=config_name, overrides=overrides, return_hydra_config=True)
     with open_dict(cfg):
         cfg.paths.root_dir = str(output_dir)
         cfg.hydra.runtime.output_dir = str(output_dir / "run")

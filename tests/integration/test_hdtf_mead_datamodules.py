@@ -8,7 +8,8 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig
 
 from readlit.data import cache
-from readlit.data.av_base import frame_windows, to_video
+from readlit.data.av_base import frame_windows
+from readlit.data.base import to_video
 from readlit.errors import ConfigError, DataError
 from tests.fake_raw import built_cache
 

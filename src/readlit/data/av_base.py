@@ -22,25 +22,17 @@ from typing import Any
 
 import numpy as np
 import torch
-from einops import rearrange
-from lightning import LightningDataModule
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
 from readlit.audio import WhisperFrontEnd
+from readlit.data.base import SplitDataModule, to_video
 from readlit.data.cache import MANIFEST, ClipCache
 from readlit.errors import ConfigError, DataError
 from readlit.frames import check_frame_count
 
 log = logging.getLogger(__name__)
 STAGES = ("train", "val", "test")
-
-
-def to_video(frames: np.ndarray) -> torch.Tensor:
-    """uint8 (F, H, W, 3) -> float (3, F, H, W) in [-1, 1]."""
-    # np.array copies: the frames may be a read-only memory map.
-    video = torch.from_numpy(np.array(frames)).float().div(127.5).sub(1.0)
-    return rearrange(video, "f h w c -> c f h w")
 
 
 def frame_windows(frontend: WhisperFrontEnd, hidden: np.ndarray, num_frames: int, start: int) -> torch.Tensor:
@@ -107,7 +99,7 @@ class CachedClipDataset(Dataset):
         return item
 
 
-class CachedAVDataModule(LightningDataModule):
+class CachedAVDataModule(SplitDataModule):
     """Train / val / test windows of a preprocessed cache (see the module docstring).
 
     Args:
@@ -128,7 +120,7 @@ class CachedAVDataModule(LightningDataModule):
                  clip_stride: int, ref_distance: int, return_video: bool, splits: dict[str, str],
                  audio_frontend: Callable[[], WhisperFrontEnd] | None, use_cached_whisper: bool,
                  batch_size: int, num_workers: int = 0, shuffle: bool = True, pin_memory: bool = False):
-        super().__init__()
+        super().__init__(batch_size, num_workers, shuffle, pin_memory)
         check_frame_count(num_frames)
         self.name = name
         self.cache = self._open(Path(root), name)
@@ -137,12 +129,8 @@ class CachedAVDataModule(LightningDataModule):
         self.dataset_args = dict(num_frames=num_frames, clip_stride=clip_stride, ref_distance=ref_distance,
                                  return_video=return_video)
         self.audio_frontend, self.use_cached_whisper = audio_frontend, use_cached_whisper
-        self.loader_args = dict(batch_size=batch_size, num_workers=num_workers, pin_memory=pin_memory,
-                                persistent_workers=num_workers > 0)
-        self.shuffle = shuffle
         self.frontend: WhisperFrontEnd | None = None
         self.hidden: dict[str, np.ndarray] = {}
-        self.datasets: dict[str, CachedClipDataset] = {}
 
     @staticmethod
     def _open(root: Path, name: str) -> ClipCache:
@@ -206,15 +194,3 @@ class CachedAVDataModule(LightningDataModule):
         for clip_id in tqdm(missing, desc="whisper features", leave=False):
             audio = torch.from_numpy(np.array(self.cache.audio(clip_id)))
             self.hidden[clip_id] = self.frontend.hidden(audio).cpu().numpy()
-
-    def _loader(self, split: str) -> DataLoader:
-        return DataLoader(self.datasets[split], shuffle=self.shuffle and split == "train", **self.loader_args)
-
-    def train_dataloader(self) -> DataLoader:
-        return self._loader("train")
-
-    def val_dataloader(self) -> DataLoader:
-        return self._loader("val")
-
-    def test_dataloader(self) -> DataLoader:
-        return self._loader("test")

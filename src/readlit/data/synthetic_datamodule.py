@@ -15,14 +15,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import torch
-from einops import rearrange
-from lightning import LightningDataModule
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
 from readlit.audio import WhisperFrontEnd
+from readlit.data.base import SplitDataModule, to_video
 from readlit.data.synthetic import Identity, Session, make_identity, make_session, render_frames
 from readlit.errors import ConfigError
 from readlit.frames import check_frame_count
@@ -34,12 +32,6 @@ SPLITS = ("train", "val", "test")
 class ClipIndex:
     session: int  # position in the dataset's session list
     start: int    # first video frame within the session
-
-
-def _to_video(frames: np.ndarray) -> torch.Tensor:
-    """uint8 (F, H, W, 3) -> float (3, F, H, W) in [-1, 1]."""
-    video = torch.from_numpy(frames).float().div(127.5).sub(1.0)
-    return rearrange(video, "f h w c -> c f h w")
 
 
 class SyntheticTalkingHeads(Dataset):
@@ -107,10 +99,10 @@ class SyntheticTalkingHeads(Dataset):
         frames = render_frames(face, session, clip.start, self.num_frames, self.size)
         ref_frame = (clip.start + self.num_frames // 2 + self.ref_distance) % len(session.mouth_open)
         ref = render_frames(face, session, ref_frame, 1, self.size)
-        return {"video": _to_video(frames), "ref": _to_video(ref)[:, 0]}
+        return {"video": to_video(frames), "ref": to_video(ref)[:, 0]}
 
 
-class SyntheticDataModule(LightningDataModule):
+class SyntheticDataModule(SplitDataModule):
     """Train / val / test splits of :class:`SyntheticTalkingHeads`, disjoint by identity.
 
     Args:
@@ -128,7 +120,7 @@ class SyntheticDataModule(LightningDataModule):
                  sample_rate: int, return_video: bool, ref_distance: int,
                  audio_frontend: Callable[[], WhisperFrontEnd] | None, batch_size: int, num_workers: int = 0,
                  shuffle: bool = True, pin_memory: bool = False):
-        super().__init__()
+        super().__init__(batch_size, num_workers, shuffle, pin_memory)
         check_frame_count(num_frames)
         unknown = set(identities) - set(SPLITS)
         if unknown or any(identities.get(split, 0) < 1 for split in SPLITS):
@@ -142,10 +134,6 @@ class SyntheticDataModule(LightningDataModule):
                                  num_frames=num_frames, clip_stride=clip_stride, size=size, fps=fps,
                                  sample_rate=sample_rate, return_video=return_video, ref_distance=ref_distance)
         self.audio_frontend = audio_frontend
-        self.loader_args = dict(batch_size=batch_size, num_workers=num_workers, pin_memory=pin_memory,
-                                persistent_workers=num_workers > 0)
-        self.shuffle = shuffle
-        self.datasets: dict[str, SyntheticTalkingHeads] = {}
         self.frontend: WhisperFrontEnd | None = None
 
     def split_identities(self, split: str) -> list[int]:
@@ -161,15 +149,3 @@ class SyntheticDataModule(LightningDataModule):
             if split not in self.datasets:
                 self.datasets[split] = SyntheticTalkingHeads(
                     self.seed, self.split_identities(split), frontend=self.frontend, **self.dataset_args)
-
-    def _loader(self, split: str) -> DataLoader:
-        return DataLoader(self.datasets[split], shuffle=self.shuffle and split == "train", **self.loader_args)
-
-    def train_dataloader(self) -> DataLoader:
-        return self._loader("train")
-
-    def val_dataloader(self) -> DataLoader:
-        return self._loader("val")
-
-    def test_dataloader(self) -> DataLoader:
-        return self._loader("test")
