@@ -15,3 +15,12 @@ def train_cfg(tmp_path: Path) -> Callable[..., DictConfig]:
     """``train_cfg(*overrides)`` -> composed config writing under tmp_path."""
     yield lambda *overrides: compose_train(list(overrides), tmp_path)
     GlobalHydra.instance().clear()
+
+
+@pytest.fixture(autouse=True)
+def offline_hub(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Tests never touch the network nor the user's Hugging Face cache: a hub id must fail fast and clearly."""
+    import huggingface_hub.constants
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path_factory.mktemp("hf_cache")))

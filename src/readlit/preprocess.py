@@ -1,12 +1,16 @@
-"""Raw HDTF / MEAD downloads -> the clip cache the datamodules train from.
+"""Raw HDTF / MEAD downloads -> the clip cache the datamodules train from; any datamodule -> a latent cache.
 
     python -m readlit.preprocess data=hdtf raw_dir=/path/to/HDTF [workers=8] [whisper=false]
     python -m readlit.preprocess data=mead raw_dir=/path/to/MEAD split.official=true
+    python -m readlit.preprocess stage=latents data=hdtf vae=ltx_0_9_0 latents.out_dir=DIR [latents.device=cuda]
 
 Writes ``out_dir`` (default ``data.root``, where ``data=hdtf`` / ``data=mead`` training reads): one folder
 per clip (:mod:`readlit.data.cache`) and ``manifest.json``. Run it again after an interruption: finished
 clips are kept. Accepted raw layouts: :mod:`readlit.data.preprocess.hdtf_layout`,
 :mod:`readlit.data.preprocess.mead_layout`.
+
+``stage=latents`` encodes the clips ``data`` gives (its train/val/test windows) with ``vae`` into the shards of
+:mod:`readlit.data.latent_cache`, resumable the same way; training reads them with ``data.latents=DIR``.
 """
 
 import json
@@ -16,11 +20,14 @@ from pathlib import Path
 from typing import Any
 
 import hydra
+import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from readlit.cli import check_composes, run_task
+from readlit.data.latent_cache import vae_fingerprint
 from readlit.data.preprocess.clip_job import JobSettings
+from readlit.data.preprocess.latents import build_latent_cache
 from readlit.data.preprocess.pipeline import SplitSettings, build_cache
 from readlit.errors import ConfigError, DataError
 
@@ -65,7 +72,40 @@ def _settings(cfg: DictConfig, raw_dir: Path) -> JobSettings:
 
 
 def preprocess(cfg: DictConfig) -> dict[str, Any]:
-    """Build (or resume) the cache that ``cfg`` describes; returns its manifest."""
+    """Build (or resume) the cache that ``cfg`` describes (``stage``: clips or latents); returns its manifest."""
+    stages = {"clips": preprocess_clips, "latents": preprocess_latents}
+    if cfg.stage not in stages:
+        raise ConfigError(f"stage={cfg.stage} is not one of {sorted(stages)}")
+    return stages[cfg.stage](cfg)
+
+
+def preprocess_latents(cfg: DictConfig) -> dict[str, Any]:
+    """Encode the clips of ``cfg.data`` with ``cfg.vae`` into a latent cache at ``latents.out_dir``."""
+    settings = cfg.latents
+    if settings.shard_size < 1 or settings.batch_size < 1:
+        raise ConfigError(f"latents.shard_size={settings.shard_size} and latents.batch_size={settings.batch_size} "
+                          "must be at least 1")
+    if torch.device(settings.device).type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"latents.device={settings.device} but this machine has no CUDA GPU; use latents.device=cpu")
+    datamodule = instantiate(OmegaConf.merge(cfg.data, {"return_video": True, "latents": None}))
+    unknown = set(settings.splits) - {"train", "val", "test"}
+    if unknown or not settings.splits:
+        raise ConfigError(f"latents.splits={list(settings.splits)} must name some of train, val, test")
+    vae = instantiate(cfg.vae, frozen=True)
+    frontend = cfg.data.get("audio_frontend")
+    build = {
+        "vae": {"config": vae.config, "pretrained": cfg.vae.pretrained, "fingerprint": vae_fingerprint(vae)},
+        "data": datamodule.item_settings(),
+        "audio": OmegaConf.to_container(frontend, resolve=True) if frontend is not None else None,
+        "batch_size": settings.batch_size,
+        "device": settings.device,
+    }
+    return build_latent_cache(datamodule, vae, settings.out_dir, list(settings.splits), settings.shard_size,
+                              settings.batch_size, settings.device, build, cfg.progress)
+
+
+def preprocess_clips(cfg: DictConfig) -> dict[str, Any]:
+    """Raw videos -> the clip cache (``stage=clips``)."""
     name = _dataset(cfg)
     raw_dir = _check(cfg, name)
     layout = instantiate(cfg.raw[name])

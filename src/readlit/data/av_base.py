@@ -114,13 +114,15 @@ class CachedAVDataModule(SplitDataModule):
         audio_frontend: factory for the Whisper front end (Hydra partial), or None for no ``audio_windows``.
         use_cached_whisper: read the cache's ``whisper.npy`` when present (false: recompute at set-up).
         batch_size, num_workers, shuffle, pin_memory: DataLoader settings (shuffle: train only).
+        latents: read the splits from this latent cache instead (see :class:`~readlit.data.base.SplitDataModule`).
     """
 
     def __init__(self, root: str, name: str, size: int, fps: int, sample_rate: int, num_frames: int,
                  clip_stride: int, ref_distance: int, return_video: bool, splits: dict[str, str],
                  audio_frontend: Callable[[], WhisperFrontEnd] | None, use_cached_whisper: bool,
-                 batch_size: int, num_workers: int = 0, shuffle: bool = True, pin_memory: bool = False):
-        super().__init__(batch_size, num_workers, shuffle, pin_memory)
+                 batch_size: int, num_workers: int = 0, shuffle: bool = True, pin_memory: bool = False,
+                 latents: str | None = None):
+        super().__init__(batch_size, num_workers, shuffle, pin_memory, latents)
         check_frame_count(num_frames)
         self.name = name
         self.cache = self._open(Path(root), name)
@@ -165,10 +167,19 @@ class CachedAVDataModule(SplitDataModule):
         """Cached clips of one stage's split."""
         return list(self.cache.manifest["splits"][self.splits[stage]])
 
+    def item_settings(self) -> dict[str, Any]:
+        settings = {key: value for key, value in self.dataset_args.items() if key != "return_video"}
+        made = {key: self.cache.manifest[key] for key in ("size", "fps", "sample_rate")}
+        return {"dataset": self.name, "splits": self.splits, **made, **settings,
+                "clips": {stage: self.clip_ids(stage) for stage in STAGES}}
+
     def setup(self, stage: str | None = None) -> None:
+        wanted = {"fit": ("train", "val"), "validate": ("val",), "test": ("test",)}.get(stage, STAGES)
+        if self.latents is not None:
+            self.setup_latents(wanted)
+            return
         if self.frontend is None and self.audio_frontend is not None:
             self.frontend = self.audio_frontend()
-        wanted = {"fit": ("train", "val"), "validate": ("val",), "test": ("test",)}.get(stage, STAGES)
         for split in wanted:
             if split not in self.datasets:
                 self.datasets[split] = self._dataset(split)

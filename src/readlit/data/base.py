@@ -1,10 +1,14 @@
-"""What every readlit datamodule shares: the train/val/test loaders and the video tensor layout."""
+"""What every readlit datamodule shares: the train/val/test loaders, the video tensor layout, latent caches."""
+
+from typing import Any
 
 import numpy as np
 import torch
 from einops import rearrange
 from lightning import LightningDataModule
 from torch.utils.data import DataLoader, Dataset
+
+from readlit.data.latent_cache import LatentShardDataset, check_item_settings, read_manifest
 
 
 def to_video(frames: np.ndarray) -> torch.Tensor:
@@ -17,16 +21,33 @@ def to_video(frames: np.ndarray) -> torch.Tensor:
 class SplitDataModule(LightningDataModule):
     """One DataLoader per split over ``self.datasets[split]``; only the train split is shuffled.
 
+    With ``latents`` (a folder written by ``python -m readlit.preprocess stage=latents``) the splits are read
+    from that latent cache instead: items carry ``latents`` and ``ref_latent`` in place of ``video`` and
+    ``ref``. The cache must have been built for the same clips (:meth:`item_settings`).
+
     Args:
         batch_size, num_workers, shuffle, pin_memory: DataLoader settings.
+        latents: a latent cache folder (config key ``data.latents``), or None to make items from the data.
     """
 
-    def __init__(self, batch_size: int, num_workers: int = 0, shuffle: bool = True, pin_memory: bool = False):
+    def __init__(self, batch_size: int, num_workers: int = 0, shuffle: bool = True, pin_memory: bool = False,
+                 latents: str | None = None):
         super().__init__()
+        self.latents = latents
         self.loader_args = dict(batch_size=batch_size, num_workers=num_workers, pin_memory=pin_memory,
                                 persistent_workers=num_workers > 0)
         self.shuffle = shuffle
         self.datasets: dict[str, Dataset] = {}
+
+    def item_settings(self) -> dict[str, Any]:
+        """The settings that decide which items the splits hold (recorded in and checked against latent caches)."""
+        raise NotImplementedError
+
+    def setup_latents(self, splits: tuple[str, ...]) -> None:
+        """Fill ``self.datasets`` for ``splits`` from the latent cache ``self.latents``."""
+        check_item_settings(read_manifest(self.latents), self.item_settings(), self.latents)
+        for split in splits:
+            self.datasets.setdefault(split, LatentShardDataset(self.latents, split))
 
     def _loader(self, split: str) -> DataLoader:
         return DataLoader(self.datasets[split], shuffle=self.shuffle and split == "train", **self.loader_args)

@@ -77,6 +77,10 @@ class SyntheticTalkingHeads(Dataset):
     def __len__(self) -> int:
         return len(self.clips)
 
+    def identity(self, index: int) -> Identity:
+        """The face drawn in item ``index`` (the mouth measure needs its palette and geometry)."""
+        return self.faces[self.clips[index].session]
+
     def __getitem__(self, index: int) -> dict[str, Any]:
         clip = self.clips[index]
         session, span = self.sessions[clip.session], slice(clip.start, clip.start + self.num_frames)
@@ -112,6 +116,7 @@ class SyntheticDataModule(SplitDataModule):
         audio_frontend: factory for the Whisper front-end (a Hydra partial, built at set-up so that
             a config problem elsewhere is reported before a model is loaded), or None.
         batch_size, num_workers, shuffle, pin_memory: DataLoader settings (shuffle: train only).
+        latents: read the splits from this latent cache instead (see :class:`~readlit.data.base.SplitDataModule`).
         Other arguments as in :class:`SyntheticTalkingHeads`.
     """
 
@@ -119,8 +124,8 @@ class SyntheticDataModule(SplitDataModule):
                  session_seconds: float, num_frames: int, clip_stride: int, size: int, fps: int,
                  sample_rate: int, return_video: bool, ref_distance: int,
                  audio_frontend: Callable[[], WhisperFrontEnd] | None, batch_size: int, num_workers: int = 0,
-                 shuffle: bool = True, pin_memory: bool = False):
-        super().__init__(batch_size, num_workers, shuffle, pin_memory)
+                 shuffle: bool = True, pin_memory: bool = False, latents: str | None = None):
+        super().__init__(batch_size, num_workers, shuffle, pin_memory, latents)
         check_frame_count(num_frames)
         unknown = set(identities) - set(SPLITS)
         if unknown or any(identities.get(split, 0) < 1 for split in SPLITS):
@@ -141,10 +146,17 @@ class SyntheticDataModule(SplitDataModule):
         first = sum(self.identities[name] for name in SPLITS[: SPLITS.index(split)])
         return list(range(first, first + self.identities[split]))
 
+    def item_settings(self) -> dict[str, Any]:
+        settings = {key: value for key, value in self.dataset_args.items() if key != "return_video"}
+        return {"dataset": "synthetic", "seed": self.seed, "identities": self.identities, **settings}
+
     def setup(self, stage: str | None = None) -> None:
+        wanted = {"fit": ("train", "val"), "validate": ("val",), "test": ("test",), None: SPLITS}
+        if self.latents is not None:
+            self.setup_latents(wanted.get(stage, SPLITS))
+            return
         if self.frontend is None and self.audio_frontend is not None:
             self.frontend = self.audio_frontend()
-        wanted = {"fit": ("train", "val"), "validate": ("val",), "test": ("test",), None: SPLITS}
         for split in wanted.get(stage, SPLITS):
             if split not in self.datasets:
                 self.datasets[split] = SyntheticTalkingHeads(

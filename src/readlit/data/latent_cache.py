@@ -1,0 +1,165 @@
+"""The latent cache: VAE latents (and audio windows) of a datamodule's clips, precomputed once.
+
+``python -m readlit.preprocess stage=latents data=... vae=...`` writes it; any datamodule reads it instead of
+rendering or decoding frames when ``data.latents`` names it. Layout::
+
+    <root>/build.json                      the settings the shards are made with (written first)
+    <root>/<split>/shard-00000.safetensors items i·n .. i·n+n-1 of the split, in the datamodule's order
+    <root>/manifest.json                   written last: splits, shard counts, latent shape, VAE, data settings
+
+A shard holds one tensor per batch field, stacked over its items: ``latents`` (n, C, f, h, w) and
+``ref_latent`` (n, C, 1, h, w) from the VAE's normalised posterior mean, plus every other tensor field the
+datamodule gives (``audio_windows``, ``audio``, ``mouth_open``, ``fps``); ``clip_id`` lives in the shard's
+metadata. Shards are written under a temporary name and renamed, and item i always lands in shard i // n, so a
+killed build resumes where it stopped and ends with the same files as an uninterrupted one.
+
+Training from latents skips the VAE encoder, which at paper scale costs more than the A2V-DiT's step on
+short clips; see ``python -m readlit.bench latents``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import safe_open
+from safetensors.torch import save_file
+from torch.utils.data import Dataset
+
+from readlit.errors import ConfigError, DataError
+from readlit.utils.atomic import atomic_write_text
+
+FORMAT_VERSION = 1
+MANIFEST, BUILD = "manifest.json", "build.json"
+# Fields every item of a latent cache carries; the video itself is what the cache replaces.
+DROPPED = ("video", "ref")
+
+
+def shard_path(root: str | Path, split: str, index: int) -> Path:
+    return Path(root) / split / f"shard-{index:05d}.safetensors"
+
+
+def vae_fingerprint(vae: torch.nn.Module) -> str:
+    """sha256 over the VAE's state (names, shapes, values): latents from two VAEs never mix unnoticed."""
+    digest = hashlib.sha256()
+    for name, tensor in sorted(vae.state_dict().items()):
+        digest.update(f"{name}:{tuple(tensor.shape)}:{tensor.dtype}".encode())
+        digest.update(tensor.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
+def write_shard(path: Path, items: dict[str, torch.Tensor], clip_ids: list[str]) -> Path:
+    """Write one shard atomically: a temporary file beside ``path``, renamed onto it when complete."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.tmp")
+    try:
+        tensors = {key: value.detach().cpu().contiguous() for key, value in items.items()}
+        save_file(tensors, str(tmp), metadata={"clip_id": json.dumps(clip_ids)})
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def remove_partial_shards(root: str | Path) -> int:
+    """Delete the temporary shard files an interrupted build left; returns how many there were."""
+    leftovers = list(Path(root).glob("*/.shard-*.tmp"))
+    for path in leftovers:
+        path.unlink(missing_ok=True)
+    return len(leftovers)
+
+
+def check_build(root: str | Path, settings: dict[str, Any]) -> None:
+    """Record ``settings`` for a new build, or refuse to resume a build made with other settings."""
+    path = Path(root) / BUILD
+    if path.is_file():
+        previous = json.loads(path.read_text())
+        if previous != settings:
+            changed = sorted(key for key in settings.keys() | previous.keys()
+                             if settings.get(key) != previous.get(key))
+            raise DataError(f"latents.out_dir={root} holds a latent cache built with other settings ({changed} "
+                            "differ); choose another out_dir or delete that folder")
+        return
+    atomic_write_text(path, json.dumps(settings, indent=1, sort_keys=True))
+
+
+def read_manifest(root: str | Path) -> dict[str, Any]:
+    """The manifest of a finished latent cache; DataError naming ``data.latents`` when there is none."""
+    path = Path(root) / MANIFEST
+    if not path.is_file():
+        why = "its build did not finish" if (Path(root) / BUILD).is_file() else "there is no latent cache"
+        raise DataError(f"data.latents={root}: {MANIFEST} missing ({why}); build it with "
+                        "`python -m readlit.preprocess stage=latents data=... vae=... latents.out_dir=DIR`")
+    manifest = json.loads(path.read_text())
+    if manifest.get("format") != FORMAT_VERSION:
+        raise DataError(f"{path} has latent cache format {manifest.get('format')!r}, this readlit reads "
+                        f"{FORMAT_VERSION}; build it again into a new folder")
+    return manifest
+
+
+def check_item_settings(manifest: dict[str, Any], settings: dict[str, Any], root: str | Path) -> None:
+    """Refuse a latent cache whose items the data config would not produce (other frames, size, clips ...)."""
+    made = manifest["data"]
+    wrong = {key: (made.get(key), value) for key, value in settings.items() if made.get(key) != value}
+    if wrong:
+        detail = ", ".join(f"data.{key}: cache {old!r}, config {new!r}" for key, (old, new) in wrong.items())
+        raise ConfigError(f"the latent cache at data.latents={root} was built for other clips ({detail}); "
+                          "build one for this config or set these keys to the cache's values")
+
+
+@dataclass(frozen=True)
+class ShardRef:
+    path: Path
+    offset: int
+
+
+class LatentShardDataset(Dataset):
+    """The items of one split of a latent cache, read from memory-mapped shards one slice at a time.
+
+    Items: ``latents`` (C, f, h, w), ``ref_latent`` (C, 1, h, w), the datamodule's other tensor fields and
+    ``clip_id``; ``fps`` comes back as an int, as the frame datamodules give it.
+    """
+
+    def __init__(self, root: str | Path, split: str):
+        self.root, self.split = Path(root), split
+        manifest = read_manifest(root)
+        if split not in manifest["splits"]:
+            raise DataError(f"the latent cache at data.latents={root} has no {split} split "
+                            f"({sorted(manifest['splits'])})")
+        self.refs: list[ShardRef] = []
+        for index, count in enumerate(manifest["splits"][split]["shards"]):
+            path = shard_path(root, split, index)
+            self.refs += [ShardRef(path, offset) for offset in range(count)]
+        # Handles are opened lazily, so the dataset pickles into DataLoader workers without open files.
+        self._handles: dict[Path, tuple[Any, list[str]]] = {}
+
+    def __len__(self) -> int:
+        return len(self.refs)
+
+    def _handle(self, path: Path) -> tuple[Any, list[str]]:
+        """The open shard and its clip ids."""
+        if path not in self._handles:
+            try:
+                handle = safe_open(str(path), framework="pt")
+                self._handles[path] = handle, json.loads(handle.metadata()["clip_id"])
+            except Exception as err:  # safetensors raises its own error types for damaged files
+                raise DataError(f"cannot read {path} ({type(err).__name__}: {err}); the latent cache is damaged: "
+                                "delete the file and run the build again (it resumes)") from err
+        return self._handles[path]
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        ref = self.refs[index]
+        handle, clip_ids = self._handle(ref.path)
+        item: dict[str, Any] = {key: handle.get_slice(key)[ref.offset] for key in handle.keys()}
+        item["fps"] = int(item["fps"])
+        item["clip_id"] = clip_ids[ref.offset]
+        return item
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_handles": {}}

@@ -1,0 +1,134 @@
+"""The latent cache: exact contents, resume after a kill, refusals, and datamodules reading it."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from hydra.core.global_hydra import GlobalHydra
+from hydra.utils import instantiate
+
+from readlit.data import latent_cache
+from readlit.data.preprocess import latents as builder
+from readlit.errors import ConfigError, DataError
+from readlit.preprocess import preprocess
+from tests.helpers import compose_app, compose_train
+
+ROOT = Path(__file__).resolve().parents[2]
+DATA = ["data=synthetic", "vae=demo", "audio=whisper_random_tiny", "data.identities={train:2,val:1,test:1}",
+        "data.session_seconds=3.2", "data.num_frames=17", "data.clip_stride=24"]
+
+
+def build(tmp_path: Path, out: Path, *overrides: str) -> dict:
+    cfg = compose_app("preprocess", ["stage=latents", *DATA, f"latents.out_dir={out}", "latents.shard_size=2",
+                                     "latents.batch_size=2", "progress=false", *overrides], tmp_path)
+    try:
+        return preprocess(cfg)
+    finally:
+        GlobalHydra.instance().clear()
+
+
+def tree_bytes(root: Path) -> dict[str, bytes]:
+    return {str(path.relative_to(root)): path.read_bytes() for path in sorted(root.rglob("*"))
+            if path.is_file() and path.name != ".lock"}
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("latents")
+    build(tmp_path_factory.mktemp("run"), out)
+    return out
+
+
+def datamodule(tmp_path: Path, *overrides: str):
+    cfg = compose_train([*DATA, "data.return_video=true", *overrides], tmp_path)
+    GlobalHydra.instance().clear()
+    module = instantiate(cfg.data)
+    module.setup()
+    return module, instantiate(cfg.vae)
+
+
+def test_shards_hold_the_vae_latents_and_the_other_fields_of_every_item(built, tmp_path):
+    frames, vae = datamodule(tmp_path)
+    manifest = latent_cache.read_manifest(built)
+    assert manifest["latent_shape"] == [32, 3, 8, 8]
+    for split in ("train", "val", "test"):
+        cached, made = latent_cache.LatentShardDataset(built, split), frames.datasets[split]
+        assert len(cached) == len(made) == manifest["splits"][split]["items"] > 0
+        for index in range(len(made)):
+            item, want = cached[index], made[index]
+            with torch.no_grad():
+                latents = vae.encode(want["video"][None])[0]
+                ref_latent = vae.encode_image(want["ref"][None])[0]
+            # batched (2) vs single encodes differ in the last float bits
+            torch.testing.assert_close(item["latents"], latents, rtol=0, atol=1e-5)
+            torch.testing.assert_close(item["ref_latent"], ref_latent, rtol=0, atol=1e-5)
+            for key in ("audio_windows", "audio", "mouth_open"):
+                torch.testing.assert_close(item[key], want[key].float(), rtol=0, atol=0)
+            assert item["clip_id"] == want["clip_id"] and item["fps"] == want["fps"] == 25
+            assert "video" not in item and "ref" not in item
+
+
+def test_a_killed_build_resumes_to_identical_shards(built, tmp_path, monkeypatch):
+    out = tmp_path / "latents"
+    real_write, written = builder.write_shard, []
+
+    def dies_on_the_fourth_shard(path, items, clip_ids):
+        if len(written) == 3:  # a half-written temporary file, as a kill during the write leaves
+            path.parent.mkdir(parents=True, exist_ok=True)
+            (path.parent / f".{path.name}.dead.tmp").write_bytes(b"half")
+            raise KeyboardInterrupt
+        written.append(path)
+        return real_write(path, items, clip_ids)
+
+    monkeypatch.setattr(builder, "write_shard", dies_on_the_fourth_shard)
+    with pytest.raises(KeyboardInterrupt):
+        build(tmp_path, out)
+    assert len(list(out.rglob("shard-*.safetensors"))) == 3 and not (out / latent_cache.MANIFEST).exists()
+    with pytest.raises(DataError, match="its build did not finish"):
+        latent_cache.LatentShardDataset(out, "train")
+    monkeypatch.setattr(builder, "write_shard", real_write)
+    build(tmp_path, out)
+    assert tree_bytes(out) == tree_bytes(built)
+
+
+def test_resuming_with_other_settings_is_refused(built, tmp_path):
+    before = tree_bytes(built)
+    with pytest.raises(DataError, match=r"built with other settings \(\['vae'\] differ\)"):
+        build(tmp_path, built, "vae.seed=1")
+    assert tree_bytes(built) == before
+
+
+def test_datamodule_trains_from_the_cache(built, tmp_path):
+    module, _ = datamodule(tmp_path, f"data.latents={built}", "data.batch_size=2")
+    batch = next(iter(module.train_dataloader()))
+    assert batch["latents"].shape == (2, 32, 3, 8, 8) and batch["ref_latent"].shape == (2, 32, 1, 8, 8)
+    assert batch["audio_windows"].shape == (2, 17, 30, 64) and batch["mouth_open"].shape == (2, 17)
+    assert batch["fps"].tolist() == [25, 25] and len(batch["clip_id"]) == 2
+    assert module.frontend is None  # no Whisper, no rendering: the cache replaces both
+
+
+def test_datamodule_refuses_a_cache_of_other_clips_or_no_cache(built, tmp_path):
+    with pytest.raises(ConfigError, match=r"data.num_frames: cache 17, config 25"):
+        datamodule(tmp_path, f"data.latents={built}", "data.num_frames=25")
+    with pytest.raises(DataError, match="there is no latent cache"):
+        datamodule(tmp_path, f"data.latents={tmp_path / 'nowhere'}")
+
+
+@pytest.mark.parametrize(("args", "expected"), [
+    (["stage=frames"], "stage=frames is not one of ['clips', 'latents']"),
+    (["stage=latents", "latents.device=cuda"], "latents.device=cuda but this machine has no CUDA GPU"),
+    (["stage=latents", "latents.shard_size=0"], "latents.shard_size=0 and latents.batch_size=2 must be"),
+])
+def test_cli_bad_input_is_one_line_and_exit_2(tmp_path, args, expected):
+    if "cuda" in " ".join(args) and torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    out = tmp_path / "latents"
+    result = subprocess.run([sys.executable, "-m", "readlit.preprocess", f"paths.root_dir={tmp_path}", *DATA,
+                             f"latents.out_dir={out}", "latents.batch_size=2", *args],
+                            cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 2, result.stderr[-2000:]
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1 and expected in errors[0], result.stderr[-2000:]
+    assert "Traceback" not in result.stderr and not out.exists()
