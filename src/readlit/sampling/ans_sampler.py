@@ -1,0 +1,121 @@
+"""ANS inference (Algorithm 1), written clip after clip so it can stream.
+
+A latent sequence of N frames is cut into k clips of f frames that overlap by one; z_R is prepended to every
+clip. Algorithm 1 loops over timesteps outside and clips inside: at step T_i -> T_{i+1}, clip 1 runs at
+t = [0, T_i ... T_i]; clip j > 1 first takes clip j-1's last frame *at T_{i+1}* as its motion frame and runs at
+t = [0, T_{i+1}, T_i ... T_i]. The motion frame is already at T_{i+1}, so the per-frame Euler step leaves it
+alone, and clip j at step i needs nothing from clip j-1 but that frame's trajectory. Running every step of
+clip 1, then every step of clip 2 with clip 1's last-frame trajectory, and so on, therefore computes the same
+numbers as the literal loop order (a test checks it) while the first clip is final after ``steps`` forwards,
+whatever the audio length (DESIGN §4).
+
+Shapes: B batch, C latent channels, N latent frames of the whole video, f latent frames per clip (motion
+frame included, reference excluded), h w latent size, hw da audio-latent tokens and width.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import torch
+from einops import repeat
+
+from readlit.errors import ConfigError
+from readlit.flow.schedule import euler_step, sampling_schedule
+from readlit.sampling.cfg import Guidance, Velocity
+
+
+def clip_starts(num_latent: int, clip_frames: int, overlap: int = 1) -> list[int]:
+    """First latent frame of each clip of ``clip_frames`` frames, consecutive clips sharing ``overlap`` frames.
+
+    The last clip may run past ``num_latent``: callers pad to :func:`padded_length` and crop afterwards.
+    """
+    if clip_frames <= overlap:
+        raise ConfigError(f"sampler.clip_frames={clip_frames} must exceed the overlap of {overlap} frame(s)")
+    if num_latent < 1:
+        raise ConfigError(f"nothing to generate: {num_latent} latent frames")
+    stride = clip_frames - overlap
+    clips = max(1, math.ceil((num_latent - overlap) / stride))
+    return [j * stride for j in range(clips)]
+
+
+def padded_length(num_latent: int, clip_frames: int, overlap: int = 1) -> int:
+    """Latent frames the clips cover (>= ``num_latent``): audio latents and noise must be this long."""
+    return clip_starts(num_latent, clip_frames, overlap)[-1] + clip_frames
+
+
+@dataclass
+class ANSSampler:
+    """Algorithm 1 with CFG (config group ``sampler``).
+
+    Args:
+        steps: Euler steps (n - 1 in Algorithm 1; the paper uses 8).
+        mu: time-schedule shift (see :mod:`readlit.flow.schedule`).
+        clip_frames: f, latent frames per clip (the training length: 121 pixel frames -> 16).
+        guidance: CFG mode and scales.
+    """
+
+    steps: int = 8
+    mu: float = 0.95
+    clip_frames: int = 16
+    guidance: Guidance = field(default_factory=Guidance)
+
+    def schedule(self) -> torch.Tensor:
+        """T_1 = 1 > ... > T_n = 0, float64 (steps + 1,)."""
+        return sampling_schedule(self.steps, self.mu)
+
+    @torch.no_grad()
+    def stream(self, model: Velocity, z_ref: torch.Tensor, audio: torch.Tensor,
+               noise: torch.Tensor) -> Iterator[tuple[slice, torch.Tensor]]:
+        """Generate clip after clip, yielding each clip's new latent frames as soon as they are final.
+
+        Args:
+            model: the velocity network (see :class:`~readlit.sampling.cfg.Velocity`).
+            z_ref: (B, C, 1, h, w) reference latent.
+            audio: (B, N, hw, da) audio latents, N = :func:`padded_length` of the frames wanted.
+            noise: (B, C, N, h, w) the initial noise Z(T_1).
+
+        Yields:
+            (frames, latents): the slice of the sequence and its latents (B, C, len, h, w); clip 1 gives f frames,
+            every later clip f - 1 (its first frame is the previous clip's last).
+        """
+        frames = noise.shape[2]
+        if audio.shape[1] != frames or padded_length(frames, self.clip_frames) != frames:
+            raise ConfigError(f"noise has {frames} latent frames and audio {audio.shape[1]}; both must be "
+                              f"padded_length(N, {self.clip_frames}) = a whole number of overlapping clips")
+        times = self.schedule().to(noise.dtype).to(noise.device)
+        previous_last: list[torch.Tensor] | None = None
+        for start in clip_starts(frames, self.clip_frames):
+            span = slice(start, start + self.clip_frames)
+            clip, last = self._clip(model, z_ref, audio[:, span], noise[:, :, span].clone(), times, start,
+                                    previous_last)
+            previous_last = last
+            first = 0 if start == 0 else 1
+            yield slice(start + first, span.stop), clip[:, :, first:]
+
+    def _clip(self, model: Velocity, z_ref: torch.Tensor, audio: torch.Tensor, x: torch.Tensor,
+              times: torch.Tensor, start: int,
+              motion: list[torch.Tensor] | None) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """Every step of one clip; returns its final latents (B, C, f, h, w) and its last frame after each step."""
+        batch = x.shape[0]
+        last = [x[:, :, -1]]
+        for i in range(len(times) - 1):
+            t = repeat(times[i], " -> b f", b=batch, f=1 + self.clip_frames).clone()
+            t_next = repeat(times[i + 1], " -> b f", b=batch, f=1 + self.clip_frames).clone()
+            t[:, 0] = t_next[:, 0] = 0.0
+            if motion is not None:
+                x[:, :, 0] = motion[i + 1]
+                t[:, 1] = times[i + 1]
+            z = torch.cat([z_ref, x], dim=2)
+            v = self.guidance(model, z, t, audio, start)
+            x = euler_step(z, v, t, t_next)[:, :, 1:]
+            last.append(x[:, :, -1])
+        return x, last
+
+    def sample(self, model: Velocity, z_ref: torch.Tensor, audio: torch.Tensor, noise: torch.Tensor,
+               num_latent: int | None = None) -> torch.Tensor:
+        """All clips joined: (B, C, N, h, w), cropped to ``num_latent`` frames when given."""
+        pieces = [latents for _, latents in self.stream(model, z_ref, audio, noise)]
+        return torch.cat(pieces, dim=2)[:, :, :num_latent]
