@@ -1,0 +1,130 @@
+"""Portrait + speech -> talking-head video: the parts a trained READ model needs at inference, in one place.
+
+Frame bookkeeping (25 fps, 16 kHz): audio of S samples covers F_a = ceil(S / (sr / fps)) video frames. The
+latent sequence needs N = 1 + ceil((F_a - 1) / 8) latent frames, padded up to whole overlapping clips
+(:func:`~readlit.sampling.ans_sampler.padded_length`); the waveform is padded with silence to the pixel frames
+those latents decode to, 1 + 8·(N_pad - 1), so every latent frame has its audio. The decoded video is cut back
+to F_a frames, so its duration matches the audio's within one frame.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from einops import rearrange
+
+from readlit.audio import WhisperFrontEnd
+from readlit.errors import AudioError
+from readlit.sampling.ans_sampler import ANSSampler, padded_length
+from readlit.sampling.cfg import Velocity
+from readlit.vae import VideoVAE
+
+
+@dataclass(frozen=True)
+class FramePlan:
+    """How many frames of each kind a piece of audio needs."""
+
+    audio_frames: int   # F_a: video frames the audio covers (the output's length)
+    latent_frames: int  # N: latent frames that decode to at least F_a frames
+    padded_latent: int  # N_pad: N rounded up to whole overlapping clips
+    padded_frames: int  # 1 + r_t·(N_pad - 1): pixel frames generated (and audio samples padded to)
+
+
+def plan_frames(samples: int, sample_rate: int, fps: int, temporal_ratio: int, clip_frames: int) -> FramePlan:
+    """The frame counts for ``samples`` of audio (see the module docstring)."""
+    if samples < 1:
+        raise AudioError("the audio has no samples: nothing to say, nothing to generate")
+    audio_frames = math.ceil(samples * fps / sample_rate)
+    latent = 1 + math.ceil((audio_frames - 1) / temporal_ratio)
+    padded = padded_length(latent, clip_frames)
+    return FramePlan(audio_frames, latent, padded, 1 + temporal_ratio * (padded - 1))
+
+
+@dataclass
+class TalkingHeadPipeline:
+    """A trained READ model, ready to animate a portrait.
+
+    Args:
+        vae: the video VAE (frozen).
+        frontend: Whisper front end: waveform -> per-frame windows (F, Hw, Da).
+        encode_audio: the SpeechAE encoder: windows (B, F, Hw, Da) -> audio latents (B, f, hw, da).
+        velocity: the A2V-DiT as the sampler calls it.
+        size: pixel size of the model's frames (square).
+        fps, sample_rate: video frame rate and audio sample rate.
+    """
+
+    vae: VideoVAE
+    frontend: WhisperFrontEnd
+    encode_audio: Callable[[torch.Tensor], torch.Tensor]
+    velocity: Velocity
+    size: int
+    fps: int = 25
+    sample_rate: int = 16000
+
+    @torch.no_grad()
+    def stream(self, image: torch.Tensor, waveform: torch.Tensor, sampler: ANSSampler,
+               generator: torch.Generator) -> Iterator[tuple[slice, torch.Tensor]]:
+        """Generate clip by clip, yielding decoded frames as soon as each clip is final.
+
+        Args:
+            image: (3, H, W) in [-1, 1], H = W = ``size``.
+            waveform: (S,) mono at ``sample_rate``.
+            generator: the random source of the initial noise (same seed, same video).
+
+        Yields:
+            (frames, video): which output frames, and those frames (3, F_chunk, H, W) in [-1, 1]. Each clip is
+            decoded from its own latent frames led by the previous clip's last one (decoded as a first frame and
+            dropped), so frames near a seam may differ slightly from :meth:`generate`'s tiled decode.
+        """
+        plan = plan_frames(len(waveform), self.sample_rate, self.fps, self.vae.temporal_ratio, sampler.clip_frames)
+        device = next(self.vae.parameters()).device
+        z_ref, audio = self._conditions(image, waveform, plan, device)
+        noise = self._noise(z_ref, plan, generator)
+        previous = None
+        for span, latents in sampler.stream(self.velocity, z_ref, audio, noise):
+            if span.start >= plan.latent_frames:
+                return
+            context = latents if previous is None else torch.cat([previous, latents], dim=2)
+            video = self.vae.decode(context)[0]
+            first = context.shape[2] - latents.shape[2]  # the previous clip's last latent decodes to one frame
+            start = 0 if span.start == 0 else 1 + self.vae.temporal_ratio * (span.start - 1)
+            stop = min(start + video.shape[1] - first, plan.audio_frames)
+            yield slice(start, stop), video[:, first: first + stop - start]
+            previous = latents[:, :, -1:]
+
+    @torch.no_grad()
+    def generate(self, image: torch.Tensor, waveform: torch.Tensor, sampler: ANSSampler,
+                 generator: torch.Generator) -> torch.Tensor:
+        """The whole video at once: (3, F_a, H, W) in [-1, 1], decoded in the VAE's temporal tiles."""
+        plan = plan_frames(len(waveform), self.sample_rate, self.fps, self.vae.temporal_ratio, sampler.clip_frames)
+        device = next(self.vae.parameters()).device
+        z_ref, audio = self._conditions(image, waveform, plan, device)
+        latents = sampler.sample(self.velocity, z_ref, audio, self._noise(z_ref, plan, generator), plan.latent_frames)
+        return self.vae.decode(latents)[0, :, : plan.audio_frames]
+
+    def _conditions(self, image: torch.Tensor, waveform: torch.Tensor, plan: FramePlan,
+                    device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+        """Reference latent (1, C, 1, h, w) and audio latents (1, N_pad, hw, da)."""
+        samples = plan.padded_frames * self.sample_rate // self.fps
+        padded = torch.zeros(samples, dtype=torch.float32)
+        padded[: len(waveform)] = waveform[:samples]
+        windows = self.frontend.frame_windows(self.frontend.hidden(padded), plan.padded_frames, 0)
+        audio = self.encode_audio(rearrange(windows, "f k d -> 1 f k d").to(device))
+        z_ref = self.vae.encode_image(rearrange(image, "c h w -> 1 c h w").to(device))
+        return z_ref, audio
+
+    def _noise(self, z_ref: torch.Tensor, plan: FramePlan, generator: torch.Generator) -> torch.Tensor:
+        """Z(T_1): (1, C, N_pad, h, w) drawn on the CPU, so a seed gives the same video on any device."""
+        _, channels, _, height, width = z_ref.shape
+        noise = torch.randn(1, channels, plan.padded_latent, height, width, generator=generator)
+        return noise.to(z_ref)
+
+
+def to_uint8_frames(video: torch.Tensor) -> np.ndarray:
+    """(3, F, H, W) in [-1, 1] -> (F, H, W, 3) uint8 for the mp4 writer."""
+    pixels = ((video.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+    return rearrange(pixels, "c f h w -> f h w c").cpu().numpy()
