@@ -16,10 +16,11 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from einops import rearrange
+from tqdm.auto import tqdm
 
 from readlit.audio import WhisperFrontEnd
 from readlit.errors import AudioError
-from readlit.sampling.ans_sampler import ANSSampler, padded_length
+from readlit.sampling.ans_sampler import ANSSampler, clip_starts, padded_length
 from readlit.sampling.cfg import Velocity
 from readlit.vae import VideoVAE
 
@@ -98,12 +99,18 @@ class TalkingHeadPipeline:
 
     @torch.no_grad()
     def generate(self, image: torch.Tensor, waveform: torch.Tensor, sampler: ANSSampler,
-                 generator: torch.Generator) -> torch.Tensor:
-        """The whole video at once: (3, F_a, H, W) in [-1, 1], decoded in the VAE's temporal tiles."""
+                 generator: torch.Generator, progress: bool = False) -> torch.Tensor:
+        """The whole video at once: (3, F_a, H, W) in [-1, 1], decoded in the VAE's temporal tiles.
+
+        ``progress`` shows a bar over the clips as the sampler finishes them.
+        """
         plan = plan_frames(len(waveform), self.sample_rate, self.fps, self.vae.temporal_ratio, sampler.clip_frames)
         device = next(self.vae.parameters()).device
         z_ref, audio = self._conditions(image, waveform, plan, device)
-        latents = sampler.sample(self.velocity, z_ref, audio, self._noise(z_ref, plan, generator), plan.latent_frames)
+        clips = sampler.stream(self.velocity, z_ref, audio, self._noise(z_ref, plan, generator))
+        total = len(clip_starts(plan.padded_latent, sampler.clip_frames))
+        pieces = [latents for _, latents in tqdm(clips, total=total, desc="clips", unit="clip", disable=not progress)]
+        latents = torch.cat(pieces, dim=2)[:, :, : plan.latent_frames]
         return self.vae.decode(latents)[0, :, : plan.audio_frames]
 
     def _conditions(self, image: torch.Tensor, waveform: torch.Tensor, plan: FramePlan,
