@@ -38,7 +38,7 @@ def run_stage(stage: str, out: Path, retrain: bool) -> tuple[dict[str, float], f
     """Train one stage into ``out/stage`` unless it is already there; return its metrics and minutes."""
     run_dir = out / stage
     metrics_file = run_dir / "metrics.json"
-    if not metrics_file.is_file() and not retrain and stage in SHIPPED:
+    if not metrics_file.is_file() and not retrain and stage in SHIPPED and SHIPPED[stage].is_dir():
         print(f"[demo] {stage}: using the run shipped in {SHIPPED[stage]} (--retrain trains it here)")
         shutil.rmtree(run_dir, ignore_errors=True)
         shutil.copytree(SHIPPED[stage], run_dir)
