@@ -146,3 +146,14 @@ def test_demo_vae_learns(train_cfg):
                                 "data.identities={train:32,val:2,test:4}"))
     metrics, _ = train(cfg)
     assert metrics["test/psnr"] > untrained[0]["test/psnr"] + 4.0
+
+
+def test_motion_term_compares_frame_changes_only():
+    from readlit.lit.vae_module import motion_l1
+
+    video = torch.randn(2, 3, 5, 4, 4, generator=torch.Generator().manual_seed(0))
+    assert motion_l1(video + 0.3, video) < 1e-6  # a constant colour shift does not move
+    still = video[:, :, :1].expand_as(video)
+    expected = video.diff(dim=2).abs().mean()
+    torch.testing.assert_close(motion_l1(still, video), expected)
+    assert motion_l1(video[:, :, :1], video[:, :, :1]) == 0

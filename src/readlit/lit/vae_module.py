@@ -1,7 +1,10 @@
 """The VAE stage: train a small LTX-architecture VAE from scratch, or fine-tune a pretrained LTX VAE on faces.
 
-Loss = l1_weight·L1 + mse_weight·MSE + kl_weight·KL (+ perceptual_weight·perceptual when configured), on
-posterior samples of the raw (unnormalised) latent space. Validation and test reconstruct through the public
+Loss = l1_weight·L1 + mse_weight·MSE + kl_weight·KL + motion_weight·L1 of frame differences (+ perceptual_weight·
+perceptual when configured), on posterior samples of the raw (unnormalised) latent space. The motion term compares
+x[t+1] - x[t] of input and reconstruction: in a talking head almost everything that changes between frames is the
+mouth (and blinks), a few dozen pixels the per-pixel terms barely weigh, so without it a small VAE learns a
+still face with a closed mouth first. Validation and test reconstruct through the public
 path that later stages use (normalised ``encode`` -> tiled ``decode``) and log PSNR and SSIM on [0, 1] pixels.
 
 While the encoder trains, the per-channel mean and std of the posterior means seen in each training epoch
@@ -56,6 +59,13 @@ def kl_divergence(mean: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     return 0.5 * (mean.square() + logvar.exp() - 1.0 - logvar).mean()
 
 
+def motion_l1(recon: torch.Tensor, video: torch.Tensor) -> torch.Tensor:
+    """L1 between the frame-to-frame changes of two videos (B, 3, F, H, W); 0 for single frames."""
+    if video.shape[2] < 2:
+        return video.new_zeros(())
+    return (recon.diff(dim=2) - video.diff(dim=2)).abs().mean()
+
+
 def _to_unit(video: torch.Tensor) -> torch.Tensor:
     """[-1, 1] -> [0, 1], clamped (reconstructions may overshoot)."""
     return ((video + 1.0) / 2.0).clamp(0.0, 1.0)
@@ -72,6 +82,7 @@ class VAELitModule(LightningModule):
         optimizer: partial optimizer taking ``params``.
         scheduler: optional partial LR scheduler taking ``optimizer``; stepped every optimizer step.
         l1_weight, mse_weight, kl_weight: loss weights.
+        motion_weight: weight of the L1 between frame differences of reconstruction and input.
         perceptual: optional factory of a frozen image loss ``(x, y) -> scalar`` on (N, 3, H, W) in [-1, 1]
             (e.g. torchmetrics LPIPS), built at fit time; refused with CheckpointError if its weights are missing.
         perceptual_weight: its weight.
@@ -92,7 +103,8 @@ class VAELitModule(LightningModule):
 
     def __init__(self, vae: VideoVAE, optimizer: Callable[..., torch.optim.Optimizer],
                  scheduler: Callable[..., Any] | None = None, l1_weight: float = 1.0, mse_weight: float = 1.0,
-                 kl_weight: float = 1e-6, perceptual: Callable[[], torch.nn.Module] | None = None,
+                 kl_weight: float = 1e-6, motion_weight: float = 0.0,
+                 perceptual: Callable[[], torch.nn.Module] | None = None,
                  perceptual_weight: float = 0.1, perceptual_frames: int = 4, train_frames: int | None = None,
                  image_weight: float = 0.0, freeze_encoder: bool = False, update_latent_stats: bool = True,
                  export_dir: str | None = None, log_clips: int = 2, log_frames: int = 5, seed: int = 0):
@@ -105,7 +117,8 @@ class VAELitModule(LightningModule):
             check_frame_count(train_frames, vae.temporal_ratio, key="model.train_frames")
         self.vae = vae
         self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
-        self.weights = {"l1": l1_weight, "mse": mse_weight, "kl": kl_weight, "perceptual": perceptual_weight}
+        self.weights = {"l1": l1_weight, "mse": mse_weight, "kl": kl_weight, "motion": motion_weight,
+                        "perceptual": perceptual_weight}
         self.perceptual_factory, self.perceptual_frames = perceptual, perceptual_frames
         self.perceptual: torch.nn.Module | None = None
         self.train_frames, self.image_weight = train_frames, image_weight
@@ -118,7 +131,7 @@ class VAELitModule(LightningModule):
             stage: torch.nn.ModuleDict({
                 "psnr": PeakSignalNoiseRatio(data_range=1.0, dim=(1, 2, 3, 4)),
                 "ssim": StructuralSimilarityIndexMeasure(data_range=1.0),
-                **{key: MeanMetric() for key in ("loss", "l1", "mse", "kl")},
+                **{key: MeanMetric() for key in ("loss", "l1", "mse", "kl", "motion")},
             })
             for stage in ("val", "test")
         })
@@ -153,7 +166,7 @@ class VAELitModule(LightningModule):
         z = mean + torch.exp(0.5 * logvar) * torch.randn_like(mean)
         recon = self.vae.decode_raw(z)
         terms = {"l1": (recon - video).abs().mean(), "mse": (recon - video).square().mean(),
-                 "kl": kl_divergence(mean, logvar)}
+                 "kl": kl_divergence(mean, logvar), "motion": motion_l1(recon, video)}
         if self.perceptual is not None:
             terms["perceptual"] = self._perceptual_loss(recon, video)
         terms["loss"] = sum(self.weights[key] * value for key, value in terms.items())
@@ -209,7 +222,7 @@ class VAELitModule(LightningModule):
         terms, _ = self.losses(video)
         recon = self.reconstruct(video)
         metrics = self.eval_metrics[stage]
-        for key in ("loss", "l1", "mse", "kl"):
+        for key in ("loss", "l1", "mse", "kl", "motion"):
             metrics[key].update(terms[key], video.shape[0])
         metrics["psnr"].update(_to_unit(recon), _to_unit(video))
         metrics["ssim"].update(*(rearrange(_to_unit(v), "b c f h w -> (b f) c h w") for v in (recon, video)))
