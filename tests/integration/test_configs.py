@@ -10,10 +10,16 @@ from readlit.utils.instantiators import instantiate_group
 
 EXPERIMENTS = sorted(path.stem for path in (CONFIG_DIR / "experiment").glob("*.yaml"))
 # Experiments on datasets this machine has no cache for: their datamodule must refuse clearly.
-NEEDS_DATA = {"speechae": "no HDTF cache at data.root=", "vae_finetune_hdtf": "no HDTF cache at data.root="}
+NEEDS_DATA = {"speechae": "no HDTF cache at data.root=", "vae_finetune_hdtf": "no HDTF cache at data.root=",
+              "a2v_hdtf": "no HDTF cache at data.root=", "a2v_mead": "no MEAD cache at data.root="}
 # Experiments built on pretrained weights this machine cannot fetch: the model must refuse with the config key,
 # and build with these tiny random stand-ins instead.
-NEEDS_WEIGHTS = {"vae_finetune_hdtf": ("vae.pretrained='Lightricks/LTX-Video'", ["vae=tiny"])}
+# The a2v experiments also need the LTX transformer and a SpeechAE checkpoint (tests/integration/test_a2v_stage.py).
+A2V_STAND_INS = ["vae=tiny", "model/net=tiny", "model.audio_encoder=linear", "model.speechae_ckpt=null"]
+NEEDS_WEIGHTS = {"vae_finetune_hdtf": ("vae.pretrained='Lightricks/LTX-Video'", ["vae=tiny"]),
+                 "a2v_hdtf": ("vae.pretrained='Lightricks/LTX-Video'", A2V_STAND_INS),
+                 "a2v_mead": ("vae.pretrained='Lightricks/LTX-Video'", A2V_STAND_INS),
+                 "demo_a2v": ("model.speechae_ckpt=", ["model.audio_encoder=linear", "model.speechae_ckpt=null"])}
 
 
 @pytest.mark.parametrize("experiment", EXPERIMENTS)

@@ -1,0 +1,125 @@
+"""ANS training (paper §3.3, eq. 11-15): the asynchronous forward process and its loss.
+
+Flow time convention (DESIGN §2, the only place besides :mod:`readlit.flow.schedule`): t = 0 is data, t = 1 is
+noise, z_t = (1 - t)·z0 + t·eps, target velocity v = eps - z0, and sampling steps per token
+z_{t'} = z_t + (t' - t)·v (:func:`euler_step`, shared with the sampler).
+
+The latent sequence is [z_R, z_1 ... z_f] (B, C, 1 + f, h, w). Per-frame times are t = [0, t1, t2 ... t2] with
+t1 < t2, both drawn from the shifted logit-normal sigmoid(N(mu, sigma)); z_1 is the motion frame, which at
+inference is the previous clip's last frame, already one step less noisy. A share of samples gets t1 = t2: the
+first clip at inference has no motion frame. The loss is the MSE of the velocity over every frame but z_R.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from einops import rearrange
+
+from readlit.errors import ConfigError
+from readlit.flow.schedule import euler_step
+
+__all__ = ["ANSProcess", "NoisedBatch", "euler_step", "token_shift"]
+
+
+def token_shift(tokens: int, base_tokens: int = 1024, max_tokens: int = 4096, base_shift: float = 0.95,
+                max_shift: float = 2.05) -> float:
+    """The LTX trainer's mu: linear in the token count, 0.95 at 1024 tokens, 2.05 at 4096."""
+    slope = (max_shift - base_shift) / (max_tokens - base_tokens)
+    return base_shift + slope * (tokens - base_tokens)
+
+
+@dataclass
+class NoisedBatch:
+    """One noised training sequence: z_t (B, C, 1 + f, h, w), times t (B, 1 + f), target v, loss mask (1 + f,)."""
+
+    z_t: torch.Tensor
+    t: torch.Tensor
+    target: torch.Tensor
+    mask: torch.Tensor
+
+
+@dataclass
+class ANSProcess:
+    """The asynchronous forward process and condition dropout (config ``model.ans``).
+
+    Args:
+        mu: mean of the logit-normal; None = :func:`token_shift` of the sequence's token count.
+        sigma: its standard deviation (LTX trainer: 1.0).
+        sync_prob: share of samples with t1 = t2 (no motion frame ahead in time).
+        drop_audio: probability that a sample's audio is replaced by zeros (CFG's unconditional audio).
+        drop_ref: probability that z_R is replaced by zeros.
+        drop_both: probability that both are dropped (drawn first; the two above apply to the rest).
+    """
+
+    mu: float | None = None
+    sigma: float = 1.0
+    sync_prob: float = 0.1
+    drop_audio: float = 0.1
+    drop_ref: float = 0.05
+    drop_both: float = 0.05
+
+    def __post_init__(self) -> None:
+        for name in ("sync_prob", "drop_audio", "drop_ref", "drop_both"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ConfigError(f"model.ans.{name}={getattr(self, name)} must be a probability in [0, 1]")
+        if self.sigma <= 0:
+            raise ConfigError(f"model.ans.sigma={self.sigma} must be positive")
+
+    def logit_normal(self, shape: tuple[int, ...], tokens: int, device: torch.device,
+                     generator: torch.Generator | None = None) -> torch.Tensor:
+        """sigmoid(N(mu, sigma)) of ``shape``, mu from the token count unless configured."""
+        mu = token_shift(tokens) if self.mu is None else self.mu
+        return torch.sigmoid(mu + self.sigma * torch.randn(shape, device=device, generator=generator))
+
+    def sample_times(self, batch: int, frames: int, tokens: int, device: torch.device,
+                     generator: torch.Generator | None = None) -> torch.Tensor:
+        """t = [0, t1, t2 ... t2] per sample (eq. 12): (B, 1 + f) for ``frames`` = f >= 1 frames after z_R."""
+        pair = self.logit_normal((batch, 2), tokens, device, generator)
+        t1, t2 = pair.min(dim=1).values, pair.max(dim=1).values
+        sync = torch.rand(batch, device=device, generator=generator) < self.sync_prob
+        t1 = torch.where(sync, t2, t1)
+        t = t2[:, None].repeat(1, 1 + frames)
+        t[:, 0] = 0.0
+        t[:, 1] = t1
+        return t
+
+    def noise(self, z0: torch.Tensor, t: torch.Tensor, eps: torch.Tensor) -> NoisedBatch:
+        """Eq. 13-14: z_t = (1 - t)·z0 + t·eps per frame, v = eps - z0, mask without the reference.
+
+        Args:
+            z0: (B, C, 1 + f, h, w) clean [z_R, z_1..z_f].
+            t: (B, 1 + f) per-frame times (0 for z_R, so z_R stays clean).
+            eps: noise like z0.
+        """
+        tt = rearrange(t, "b f -> b 1 f 1 1").to(z0.dtype)
+        mask = torch.ones(z0.shape[2], device=z0.device, dtype=z0.dtype)
+        mask[0] = 0.0
+        return NoisedBatch(z_t=(1 - tt) * z0 + tt * eps, t=t, target=eps - z0, mask=mask)
+
+    def loss(self, v_hat: torch.Tensor, noised: NoisedBatch) -> torch.Tensor:
+        """Eq. 15: MSE(v_hat, v) averaged over every frame but the reference (which gets no gradient)."""
+        return self.per_sample_loss(v_hat, noised).mean()
+
+    def per_sample_loss(self, v_hat: torch.Tensor, noised: NoisedBatch) -> torch.Tensor:
+        """(B,) the loss of each sample (for binning by t)."""
+        error = (v_hat.float() - noised.target.float()).square().mean(dim=(1, 3, 4))  # (B, 1 + f)
+        return (error * noised.mask).sum(dim=1) / noised.mask.sum()
+
+    def dropout(self, batch: int, device: torch.device,
+                generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per sample (B,) keep factors for (z_R, audio): 0 where the condition is dropped, 1 where kept."""
+        u = torch.rand(batch, 2, device=device, generator=generator)
+        both = u[:, 0] < self.drop_both
+        rest = (u[:, 0] - self.drop_both) / max(1.0 - self.drop_both, 1e-12)  # uniform again on the rest
+        drop_ref = both | (~both & (rest < self.drop_ref))
+        drop_audio = both | (~both & (u[:, 1] < self.drop_audio))
+        return (~drop_ref).float(), (~drop_audio).float()
+
+    def forward_process(self, z0: torch.Tensor, generator: torch.Generator | None = None) -> NoisedBatch:
+        """Times, noise and noising for a clean sequence (B, C, 1 + f, h, w)."""
+        batch, _, frames, height, width = z0.shape
+        t = self.sample_times(batch, frames - 1, frames * height * width, z0.device, generator)
+        eps = torch.randn(z0.shape, device=z0.device, dtype=z0.dtype, generator=generator)
+        return self.noise(z0, t, eps)

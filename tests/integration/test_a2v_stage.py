@@ -1,0 +1,156 @@
+"""The a2v stage: demo_a2v trains on a CPU, overfits one batch, refuses a missing SpeechAE checkpoint."""
+
+import json
+import math
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile
+import torch
+from hydra.errors import HydraException
+from hydra.utils import instantiate
+from PIL import Image
+
+from readlit.cli import user_error
+from readlit.errors import CheckpointError, ConfigError, ReadlitError
+from readlit.generate import generate
+from readlit.lit.a2v_module import A2VLitModule
+from readlit.lit.checkpoint import load_checkpoint
+from readlit.nn.speech_ae import SpeechAE
+from readlit.sampling.ans_sampler import ANSSampler
+from readlit.sampling.cfg import Guidance
+from readlit.train import train
+from tests.helpers import TINY_SYNTHETIC, compose_app
+
+ROOT = Path(__file__).resolve().parents[2]
+# demo_speechae's SpeechAE on the random tiny Whisper: windows of 10 tokens x 3 hidden states x 64
+DEMO_SPEECHAE = dict(in_tokens=30, in_dim=64, width=128, latent_tokens=4, latent_dim=32)
+FAST = [*TINY_SYNTHETIC, "data.num_frames=9", "data.batch_size=4", "logger=csv", "callbacks=none"]
+
+
+def write_speechae_ckpt(folder, **sizes):
+    """A stage-1 checkpoint as the speechae stage writes it (tag + net state), from a seeded random SpeechAE."""
+    torch.manual_seed(0)
+    net = SpeechAE(**sizes)
+    path = folder / "last.ckpt"
+    torch.save({"readlit": {"stage": "speechae", "net_config": net.config},
+                "state_dict": {f"net.{k}": v for k, v in net.state_dict().items()}}, path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def speechae_ckpt(tmp_path_factory):
+    return write_speechae_ckpt(tmp_path_factory.mktemp("speechae"), **DEMO_SPEECHAE)
+
+
+def test_fast_dev_run_and_checkpoint_rebuilds_the_pipeline(train_cfg, speechae_ckpt, tmp_path):
+    cfg = train_cfg("experiment=demo_a2v", *FAST, f"model.speechae_ckpt={speechae_ckpt}", "trainer.max_epochs=1",
+                    "+trainer.limit_train_batches=2", "+trainer.limit_val_batches=1", "test=false",
+                    "callbacks=a2v")
+    metrics, objects = train(cfg)
+    assert torch.isfinite(torch.tensor(metrics["val/loss"]))
+    assert any(key.startswith("val/loss_t") for key in metrics)
+    assert (tmp_path / "run" / "samples" / "epoch000.mp4").stat().st_size > 0  # the sample-video callback
+    checkpoint_path = next((tmp_path / "run" / "checkpoints").glob("last*.ckpt"))
+    checkpoint = load_checkpoint(checkpoint_path, stage="a2v")
+    pipeline, facts = A2VLitModule.pipeline_from_checkpoint(checkpoint, torch.device("cpu"))
+    assert facts == {"clip_frames": 2, "ema": True} and pipeline.size == 64
+    z, t, audio = torch.randn(1, 32, 3, 8, 8), torch.rand(1, 3), torch.randn(1, 2, 4, 32)
+    with torch.no_grad():  # the checkpoint's EMA weights, not the live ones
+        torch.testing.assert_close(pipeline.velocity(z, t, audio, 0), objects["model"].ema["net"](z, t, audio, 0))
+    sampler = ANSSampler(steps=2, clip_frames=facts["clip_frames"], guidance=Guidance("split"))
+    video = pipeline.generate(torch.zeros(3, 64, 64), torch.randn(8000) * 0.1, sampler, torch.Generator())
+    assert video.shape == (3, 13, 64, 64) and bool(video.isfinite().all())
+    # and the generate command reads the same checkpoint
+    Image.fromarray(np.full((64, 64, 3), 128, np.uint8)).save(tmp_path / "face.png")
+    soundfile.write(tmp_path / "speech.wav", np.random.default_rng(0).normal(0, 0.1, 8000).astype(np.float32), 16000)
+    files = {"ckpt": checkpoint_path, "image": tmp_path / "face.png", "speech": tmp_path / "speech.wav",
+             "out": tmp_path / "video.mp4"}
+    made = generate(compose_app("generate", [f"{k}={v}" for k, v in files.items()] + ["sampler.steps=2"], tmp_path))
+    assert made["frames"] == 13 and (tmp_path / "video.mp4").stat().st_size > 0
+
+
+def test_missing_speechae_checkpoint_is_one_clear_error(train_cfg, tmp_path):
+    cfg = train_cfg("experiment=demo_a2v", *FAST, f"model.speechae_ckpt={tmp_path}/none.ckpt")
+    with pytest.raises(HydraException) as info:
+        instantiate(cfg.model)
+    assert isinstance(info.value.__cause__, CheckpointError)
+    assert user_error(info.value).startswith(f"model.speechae_ckpt={tmp_path}/none.ckpt: no such checkpoint file "
+                                             "(a speechae-stage checkpoint: python -m readlit.train experiment=")
+    cfg = train_cfg("experiment=demo_a2v", *FAST)  # by default the checkpoint `make demo` trains
+    with pytest.raises(HydraException) as info:
+        instantiate(cfg.model)
+    assert f"model.speechae_ckpt={tmp_path}/logs/demo/speechae/checkpoints/last.ckpt: no such" in user_error(info.value)
+
+
+def test_demo_a2v_overfits_one_batch(train_cfg, speechae_ckpt):
+    torch.manual_seed(0)
+    cfg = train_cfg("experiment=demo_a2v", *FAST, f"model.speechae_ckpt={speechae_ckpt}")
+    model = instantiate(cfg.model)
+    datamodule = instantiate(cfg.data)
+    datamodule.setup("fit")
+    batch = next(iter(datamodule.train_dataloader()))
+    z0 = model.latents(batch)
+    c = model.audio_latents(model.audio, batch, z0.shape[2] - 1)
+    noised = model.ans.forward_process(z0, torch.Generator().manual_seed(0))  # one fixed noisy sample
+    optimizer = torch.optim.AdamW(model.net.parameters(), lr=3e-3)
+    start = time.monotonic()
+    losses = []
+    for _ in range(300):
+        loss = model.ans.loss(model.net(noised.z_t, noised.t, c), noised)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    print(f"overfit one batch: loss {losses[0]:.3f} -> {losses[-1]:.4f} in {time.monotonic() - start:.0f} s")
+    assert losses[-1] < 0.02 * losses[0]
+
+
+def test_ablation_audio_encoders_need_no_checkpoint(train_cfg):
+    for mode in ("speechae_scratch", "linear"):
+        cfg = train_cfg("experiment=demo_a2v", *FAST, f"model.audio_encoder={mode}", "model.speechae_ckpt=null")
+        model = instantiate(cfg.model)
+        windows = torch.randn(2, 9, 30, 64)
+        assert model.audio(windows).shape == (2, 2, 4, 32)
+        assert any(p.requires_grad for p in model.audio.parameters())
+
+
+def test_unknown_audio_encoder_is_a_config_error(train_cfg, speechae_ckpt):
+    cfg = train_cfg("experiment=demo_a2v", *FAST, "model.audio_encoder=whisper", "model.speechae_ckpt=null")
+    with pytest.raises(HydraException) as info:
+        instantiate(cfg.model)
+    assert isinstance(info.value.__cause__, ReadlitError) and "model.audio_encoder=whisper" in user_error(info.value)
+
+
+@pytest.mark.slow
+def test_ddp_two_cpu_processes(speechae_ckpt, tmp_path):
+    """strategy=ddp launches its second process by re-running the command line, so this runs the real CLI."""
+    args = ["experiment=demo_a2v", *FAST, f"model.speechae_ckpt={speechae_ckpt}", "trainer=ddp_cpu",
+            "trainer.max_epochs=1", "+trainer.limit_train_batches=3", "+trainer.limit_val_batches=1", "test=false",
+            f"paths.root_dir={tmp_path}", f"hydra.run.dir={tmp_path}/run"]
+    result = subprocess.run([sys.executable, "-m", "readlit.train", *args], cwd=ROOT, capture_output=True, text=True,
+                            timeout=600, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert result.returncode == 0, result.stderr[-3000:]
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert "train/loss" in metrics and math.isfinite(metrics["val/loss"])
+
+
+@pytest.mark.parametrize("experiment", ["a2v_hdtf", "a2v_mead"])
+def test_paper_experiments_refuse_missing_weights_clearly(train_cfg, speechae_ckpt, tmp_path, experiment):
+    """Paper settings (512², 121 frames, lr 1e-5, batch 1); each missing checkpoint is named with its key."""
+    whisper_tiny_ckpt = write_speechae_ckpt(tmp_path, in_tokens=50, in_dim=384, width=16)
+    cfg = train_cfg(f"experiment={experiment}", "vae=tiny")
+    assert (cfg.data.size, cfg.data.num_frames, cfg.data.batch_size, cfg.model.optimizer.lr) == (512, 121, 1, 1e-5)
+    expected = [([], CheckpointError, "model.speechae_ckpt="),
+                ([f"model.speechae_ckpt={speechae_ckpt}"], ConfigError, "was trained on audio windows"),
+                ([f"model.speechae_ckpt={whisper_tiny_ckpt}"], CheckpointError,
+                 "LTX transformer checkpoint model.net.pretrained=")]
+    for overrides, error, message in expected:
+        with pytest.raises(HydraException) as info:
+            instantiate(train_cfg(f"experiment={experiment}", "vae=tiny", *overrides).model)
+        assert isinstance(info.value.__cause__, error) and message in user_error(info.value)
