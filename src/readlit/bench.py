@@ -1,0 +1,100 @@
+"""Side-by-side timings, measured in one run: ``python -m readlit.bench latents``.
+
+``latents``: A2V-DiT training steps (forward, backward, AdamW) fed by a datamodule that renders or reads frames
+and encodes them with the VAE on the fly, against the same steps fed from a latent cache
+(:mod:`readlit.data.latent_cache`) built here first. Any experiment and overrides may be given, e.g.
+``python -m readlit.bench latents --experiment demo_a2v -- vae=local vae.pretrained=DIR``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf, open_dict
+
+from readlit.cli import CONFIG_DIR
+from readlit.data.latent_cache import vae_fingerprint
+from readlit.data.preprocess.latents import build_latent_cache
+
+# The audio encoder does not change the data path being compared; the linear one needs no stage-1 checkpoint.
+DEFAULTS = ["model.audio_encoder=linear", "model.speechae_ckpt=null", "data.identities={train:4,val:1,test:1}",
+            "data.num_workers=0"]
+
+
+def compose_train(overrides: list[str], out: Path) -> DictConfig:
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+        cfg = compose(config_name="train", overrides=overrides, return_hydra_config=True)
+    with open_dict(cfg):
+        cfg.paths.root_dir = str(out)
+        cfg.hydra.runtime.output_dir = str(out / "run")
+        cfg.hydra.job.num = 0
+    HydraConfig().set_config(cfg)
+    return cfg
+
+
+def time_steps(module: Any, datamodule: Any, steps: int, warmup: int = 2) -> float:
+    """Seconds per training step (data loading included), after ``warmup`` untimed steps."""
+    optimizer = module.configure_optimizers()["optimizer"]
+    module.train()
+    batches = iter(datamodule.train_dataloader())
+    elapsed = 0.0
+    for step in range(warmup + steps):
+        start = time.perf_counter()
+        try:
+            batch = next(batches)
+        except StopIteration:
+            batches = iter(datamodule.train_dataloader())
+            batch = next(batches)
+        loss = module.training_step(batch, step)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        if step >= warmup:
+            elapsed += time.perf_counter() - start
+    return elapsed / steps
+
+
+def bench_latents(experiment: str, overrides: list[str], steps: int) -> dict[str, float]:
+    """s/step on the fly and from a latent cache, and their ratio."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp)
+        cfg = compose_train([f"experiment={experiment}", *DEFAULTS, *overrides], out)
+        module = instantiate(cfg.model)
+        module.log_dict = module.log = lambda *args, **kwargs: None  # no trainer attached
+        frames = instantiate(OmegaConf.merge(cfg.data, {"return_video": True, "latents": None}))
+        frames.setup("fit")
+        settings = {"vae": {"fingerprint": vae_fingerprint(module.vae)}, "data": frames.item_settings()}
+        build_latent_cache(frames, module.vae, out / "latents", ["train"], 64, cfg.data.batch_size, "cpu",
+                           settings, progress=False)
+        cached = instantiate(OmegaConf.merge(cfg.data, {"latents": str(out / "latents")}))
+        cached.setup_latents(("train",))
+        on_the_fly = time_steps(module, frames, steps)
+        from_cache = time_steps(module, cached, steps)
+    return {"on_the_fly_s_per_step": on_the_fly, "cached_s_per_step": from_cache, "speedup": on_the_fly / from_cache}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("what", choices=["latents"])
+    parser.add_argument("--experiment", default="demo_a2v")
+    parser.add_argument("--steps", type=int, default=10)
+    parser.add_argument("overrides", nargs="*", help="Hydra overrides of the experiment")
+    args = parser.parse_args(argv)
+    result = bench_latents(args.experiment, args.overrides, args.steps)
+    print(f"{args.experiment}, batch of the experiment, {args.steps} timed steps, {torch.get_num_threads()} threads: "
+          f"on the fly {result['on_the_fly_s_per_step']:.3f} s/step, from cached latents "
+          f"{result['cached_s_per_step']:.3f} s/step: {result['speedup']:.2f}x")
+
+
+if __name__ == "__main__":
+    main()
