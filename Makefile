@@ -6,8 +6,8 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 PYTEST := $(PY) -m pytest
-# make eval CKPT=path/to/last.ckpt [EXPERIMENT=demo_speechae]
-EXPERIMENT ?= demo_speechae
+# make eval CKPT=path/to/a2v/last.ckpt [DATASET=synthetic|hdtf|mead]
+DATASET ?= synthetic
 DATA ?= hdtf
 ARGS ?=
 
@@ -44,9 +44,9 @@ preprocess: $(STAMP) ## build a training cache: make preprocess DATA=hdtf RAW=/p
 	@test -n "$(RAW)" || { echo "error: set RAW=path/to/the/raw/download (and DATA=hdtf or mead)" >&2; exit 2; }
 	$(PY) -m readlit.preprocess data=$(DATA) raw_dir=$(RAW) $(ARGS)
 
-eval: $(STAMP) ## test a checkpoint: make eval CKPT=... [EXPERIMENT=demo_speechae]
-	@test -n "$(CKPT)" || { echo "error: set CKPT=path/to/checkpoint.ckpt" >&2; exit 2; }
-	$(PY) -m readlit.train experiment=$(EXPERIMENT) train=false ckpt_path=$(CKPT) $(ARGS)
+eval: $(STAMP) ## generate the test split and score it: make eval CKPT=a2v.ckpt DATASET=synthetic [ARGS="frames=[121,457,1017]"]
+	@test -n "$(CKPT)" || { echo "error: set CKPT=path/to/an/a2v/checkpoint.ckpt" >&2; exit 2; }
+	$(PY) -m readlit.evaluate ckpt=$(CKPT) data=$(DATASET) $(ARGS)
 
 clean-logs: ## remove logs/
 	rm -rf logs

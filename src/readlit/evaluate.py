@@ -1,12 +1,15 @@
-"""Score a folder of generated talking-head videos against reference videos: ``python -m readlit.evaluate``.
+"""Generate and score talking-head videos: ``python -m readlit.evaluate`` (``make eval``).
 
+    python -m readlit.evaluate ckpt=CKPT data=synthetic [frames=[121,457,1017]] [limit=N]
     python -m readlit.evaluate generated=DIR reference=DIR [dataset=mead] [metrics=[fid,sync]]
+
+With ``ckpt`` the test split of ``data`` is generated first (:mod:`readlit.eval.generate_split`, ANS sampler
+of the ``sampler`` config, runtimes recorded), one folder per length in ``frames``, then scored.
 
 Videos are paired by file name (``<name>.mp4`` in both folders); the speech is the generated mp4's audio
 track (the reference's when the generated file has none), resampled to 16 kHz. Every requested metric whose
 weights are present is computed; the others are reported as missing with the reason (the file, its source
-and config key). Writes ``results.json`` and ``results.md`` (Table 1 columns) to ``out``. Generation is not
-part of this driver: :func:`score_folders` is the entry point a generate-then-score pipeline calls.
+and config key). Writes ``results.json`` and ``results.md`` (Table 1 columns) to ``out`` (per length).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import hydra
 import numpy as np
 import torch
 from einops import rearrange
+from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from readlit.audio import load_audio
@@ -33,10 +37,12 @@ from readlit.eval import pixel
 from readlit.eval.efid import EFID
 from readlit.eval.fid import FID
 from readlit.eval.fvd import FVD
+from readlit.eval.generate_split import generate_split
 from readlit.eval.mouth_sync_metric import MouthSync
 from readlit.eval.report import write_report
 from readlit.eval.syncnet import SyncScore
 from readlit.eval.weights import local_path, missing_message
+from readlit.generate import check_device, load_pipeline
 
 METRICS = ("fid", "fvd", "sync", "e_fid", "psnr", "ssim", "lpips", "mouth_sync")
 
@@ -207,8 +213,34 @@ def score_folders(cfg: DictConfig) -> dict[str, Any]:
             "reference": str(reference), "metrics": metrics, "missing": missing, "protocol": protocol}
 
 
+def generate_and_score(cfg: DictConfig) -> dict[int, dict[str, Any]]:
+    """Generate the test split for each length in ``cfg.frames`` with ``cfg.ckpt``, then score each length."""
+    device = check_device(cfg.device)
+    pipeline, facts = load_pipeline(cfg.ckpt, device, ema=True)
+    sampler = instantiate(cfg.sampler, clip_frames=cfg.sampler.clip_frames or facts["clip_frames"])
+    synthetic = "seed" in cfg.data and "identities" in cfg.data
+    results = {}
+    for frames in cfg.frames or [cfg.data.num_frames]:
+        data = OmegaConf.merge(cfg.data, {"num_frames": frames, "clip_stride": frames, "size": pipeline.size,
+                                          "latents": None, "return_video": True, "audio_frontend": None})
+        if synthetic:  # sessions long enough for one clip of every length
+            data.session_seconds = max(data.session_seconds, frames / data.fps + 1)
+        datamodule = instantiate(data)
+        datamodule.setup("test")
+        out = Path(cfg.out) / f"frames{frames}"
+        generate_split(pipeline, sampler, datamodule.datasets["test"], out, cfg.seed,
+                       cfg.data.seed if synthetic else None, cfg.limit)
+        scored = OmegaConf.merge(cfg, {"generated": str(out / "generated"), "reference": str(out / "reference")})
+        results[frames] = {**score_folders(scored), "frames": frames}
+        json_path, md_path = write_report(results[frames], out)
+        print(f"{frames} frames: wrote {md_path} and {json_path.name}")
+    return results
+
+
 def evaluate(cfg: DictConfig) -> dict[str, Any]:
-    """Score, write results.json and results.md to ``cfg.out``, and print the table's path."""
+    """Score (generating first when ``ckpt`` is set), write results.json and results.md, print the table's path."""
+    if cfg.ckpt is not None:
+        return generate_and_score(cfg)
     results = score_folders(cfg)
     json_path, md_path = write_report(results, cfg.out)
     print(f"wrote {md_path} and {json_path.name}")

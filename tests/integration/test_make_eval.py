@@ -1,0 +1,44 @@
+"""make eval DATASET=synthetic: a trained a2v checkpoint generates the test split, and the table is written."""
+
+import json
+import math
+
+import pytest
+
+from readlit.evaluate import evaluate
+from readlit.train import train
+from tests.helpers import compose_app, compose_train
+from tests.integration.test_a2v_stage import DEMO_SPEECHAE, FAST, write_speechae_ckpt
+
+SMALL = ["data.identities={train:4,val:1,test:2}", "data.session_seconds=3", "data.size=64"]
+
+
+@pytest.fixture(scope="module")
+def a2v_ckpt(tmp_path_factory):
+    speechae = write_speechae_ckpt(tmp_path_factory.mktemp("speechae"), **DEMO_SPEECHAE)
+    out = tmp_path_factory.mktemp("a2v")
+    cfg = compose_train(["experiment=demo_a2v", *FAST, f"model.speechae_ckpt={speechae}", "trainer.max_epochs=1",
+                         "+trainer.limit_train_batches=2", "+trainer.limit_val_batches=1", "test=false",
+                         "callbacks=default"], out)
+    train(cfg)
+    return next((out / "run" / "checkpoints").glob("last*.ckpt"))
+
+
+def test_eval_generates_the_test_split_and_writes_the_table(a2v_ckpt, tmp_path):
+    cfg = compose_app("eval", [f"ckpt={a2v_ckpt}", "data=synthetic", *SMALL, "frames=[17,33]", "limit=2",
+                               "sampler.steps=2", f"out={tmp_path / 'eval'}"], tmp_path)
+    results = evaluate(cfg)
+    assert set(results) == {17, 33}
+    for frames, result in results.items():
+        folder = tmp_path / "eval" / f"frames{frames}"
+        assert result["videos"] == 2 and result["dataset"] == "synthetic"
+        assert sorted(p.name for p in (folder / "generated").glob("*.mp4")) == \
+            sorted(p.name for p in (folder / "reference").glob("*.mp4"))
+        assert len(list((folder / "reference").glob("*.json"))) == 2  # faces for mouth-sync
+        metrics = result["metrics"]
+        assert math.isfinite(metrics["psnr"]) and -1 <= metrics["mouth_sync"] <= 1 and metrics["runtime"] > 0
+        assert {"fid", "fvd", "sync_c", "e_fid"} <= set(result["missing"])  # no weights here: missing, not random
+        table = (folder / "results.md").read_text()
+        assert "FID" in table and "missing" in table
+        detail = json.loads((folder / "runtime_detail.json").read_text())
+        assert all(0 < v["backbone"] <= v["total"] for v in detail.values())
