@@ -15,31 +15,16 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from hydra import compose, initialize_config_dir
-from hydra.core.global_hydra import GlobalHydra
-from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
-from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf import OmegaConf
 
-from readlit.cli import CONFIG_DIR
 from readlit.data.latent_cache import vae_fingerprint
 from readlit.data.preprocess.latents import build_latent_cache
+from readlit.utils.compose import compose_app
 
 # The audio encoder does not change the data path being compared; the linear one needs no stage-1 checkpoint.
 DEFAULTS = ["model.audio_encoder=linear", "model.speechae_ckpt=null", "data.identities={train:4,val:1,test:1}",
             "data.num_workers=0"]
-
-
-def compose_train(overrides: list[str], out: Path) -> DictConfig:
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
-        cfg = compose(config_name="train", overrides=overrides, return_hydra_config=True)
-    with open_dict(cfg):
-        cfg.paths.root_dir = str(out)
-        cfg.hydra.runtime.output_dir = str(out / "run")
-        cfg.hydra.job.num = 0
-    HydraConfig().set_config(cfg)
-    return cfg
 
 
 def time_steps(module: Any, datamodule: Any, steps: int, warmup: int = 2) -> float:
@@ -68,7 +53,7 @@ def bench_latents(experiment: str, overrides: list[str], steps: int) -> dict[str
     """s/step on the fly and from a latent cache, and their ratio."""
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp)
-        cfg = compose_train([f"experiment={experiment}", *DEFAULTS, *overrides], out)
+        cfg = compose_app("train", [f"experiment={experiment}", *DEFAULTS, *overrides], out)
         module = instantiate(cfg.model)
         module.log_dict = module.log = lambda *args, **kwargs: None  # no trainer attached
         frames = instantiate(OmegaConf.merge(cfg.data, {"return_video": True, "latents": None}))

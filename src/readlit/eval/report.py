@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-import os
-import uuid
 from pathlib import Path
 from typing import Any
+
+from readlit.utils.atomic import atomic_write_text
 
 # (result key, column header, digits); the first six are Table 1's, the rest readlit's extras.
 COLUMNS = (
@@ -34,19 +34,10 @@ def markdown(results: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        tmp.write_text(text)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def write_report(results: dict[str, Any], out: str | Path) -> tuple[Path, Path]:
     """Write ``results.json`` and ``results.md`` into ``out`` (each whole or not at all)."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    _write_atomic(out / "results.json", json.dumps(results, indent=2, sort_keys=True) + "\n")
-    _write_atomic(out / "results.md", markdown(results))
+    atomic_write_text(out / "results.json", json.dumps(results, indent=2, sort_keys=True) + "\n")
+    atomic_write_text(out / "results.md", markdown(results))
     return out / "results.json", out / "results.md"
