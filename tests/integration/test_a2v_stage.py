@@ -8,6 +8,7 @@ import sys
 import time
 from pathlib import Path
 
+import av
 import numpy as np
 import pytest
 import soundfile
@@ -73,6 +74,8 @@ def test_fast_dev_run_and_checkpoint_rebuilds_the_pipeline(train_cfg, speechae_c
              "out": tmp_path / "video.mp4"}
     made = generate(compose_app("generate", [f"{k}={v}" for k, v in files.items()] + ["sampler.steps=2"], tmp_path))
     assert made["frames"] == 13 and (tmp_path / "video.mp4").stat().st_size > 0
+    with av.open(str(tmp_path / "video.mp4")) as container:  # one H.264 video and one AAC audio stream
+        assert [(s.type, s.codec_context.name) for s in container.streams] == [("video", "h264"), ("audio", "aac")]
 
 
 def test_missing_speechae_checkpoint_is_one_clear_error(train_cfg, tmp_path):
