@@ -101,7 +101,8 @@ class Scorers:
         builders: dict[str, Callable[[], Any]] = {
             "fid": lambda: FID(self._w("inception"), cfg.weights_dir),
             "fvd": self._fvd,
-            "sync": lambda: SyncScore(self._w("syncnet"), cfg.weights_dir, mode=cfg.sync.mode),
+            "sync": lambda: SyncScore(self._w("syncnet"), cfg.weights_dir, mode=cfg.sync.mode,
+                                      s3fd_weights=self._w("s3fd"), min_track=cfg.sync.get("min_track", 100)),
             "e_fid": self._efid,
             "psnr": pixel.psnr, "ssim": pixel.ssim,
             "lpips": lambda: pixel.lpips(self._w("alexnet"), cfg.weights_dir),

@@ -63,6 +63,15 @@ def test_metric_with_present_weights_is_computed(folders, tmp_path):
     assert results["metrics"]["sync_d"] > 0 and results["metrics"]["sync_c"] >= 0
 
 
+def test_tracked_sync_without_the_detector_is_missing(folders, tmp_path):
+    weights = tmp_path / "weights"
+    weights.mkdir()
+    torch.save(SyncNetV2().state_dict(), weights / "syncnet_v2.model")
+    results = _run(folders, tmp_path, weights, ["metrics=[sync]", "sync.mode=tracked"])
+    assert "sfd_face.pth" in results["missing"]["sync_c"] and "weights.s3fd" in results["missing"]["sync_d"]
+    assert "sync_c" not in results["metrics"]
+
+
 def test_cli_reports_a_missing_folder_on_one_line(tmp_path):
     cmd = [sys.executable, "-m", "readlit.evaluate", f"generated={tmp_path / 'nope'}", f"reference={tmp_path}",
            f"hydra.run.dir={tmp_path / 'run'}"]

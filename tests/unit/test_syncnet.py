@@ -115,8 +115,10 @@ def test_checkpoint_round_trip_and_wrong_keys(tmp_path):
 
 
 def test_tracked_mode_is_a_clear_error():
-    with pytest.raises(ConfigError, match="precropped"):
+    with pytest.raises(ConfigError, match="S3FD detector"):
         score_video(_CodedNet(0), np.zeros((10, 8, 8, 3), np.uint8), np.zeros(6400), mode="tracked")
+    with pytest.raises(ConfigError, match="precropped"):
+        score_video(_CodedNet(0), np.zeros((10, 8, 8, 3), np.uint8), np.zeros(6400), mode="cropped")
 
 
 def test_score_video_runs_end_to_end_on_tiny_crops():

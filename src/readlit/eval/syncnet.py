@@ -7,8 +7,11 @@ distance per offset. Sync-D is the smallest mean distance, Sync-C the median min
 offset is 15 − argmin. Dataset scores are means over videos.
 
 Modes: ``precropped`` (the LRS flow, ``calculate_scores_LRS.py``) takes videos that are already face crops
-and only resizes them to 224². ``tracked`` (S3FD detection, scene cuts, IoU tracking, median-smoothed crops of
-``run_pipeline.py``) is not implemented here and raises a ConfigError saying so.
+and only resizes them to 224². ``tracked`` (``run_pipeline.py``) runs S3FD on every frame
+(:mod:`readlit.eval.s3fd`), links the detections into IoU face tracks and cuts median-smoothed square crops
+(:mod:`readlit.eval.facetrack`), then scores each track against its span of the audio; a video's score is the
+mean over its tracks (LatentSync's ``eval_sync_conf.py``), and videos without a track are counted and skipped.
+PySceneDetect's shot cuts are not run: each video is one shot.
 
 The network's ``state_dict`` keys are those of ``syncnet_v2.model`` (Sequential indices of ``netcnnaud``,
 ``netfcaud``, ``netcnnlip``, ``netfclip``).
@@ -16,6 +19,7 @@ The network's ``state_dict`` keys are those of ``syncnet_v2.model`` (Sequential 
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Protocol
 
@@ -27,6 +31,7 @@ from torch import nn
 from torchmetrics import Metric
 
 from readlit.errors import ConfigError, DataError
+from readlit.eval import facetrack, s3fd
 from readlit.eval.mfcc import mfcc, to_int16_scale
 from readlit.eval.weights import load_state_dict, require
 
@@ -166,22 +171,63 @@ def embed(net: Embedder, video: torch.Tensor, cepstra: np.ndarray, batch: int = 
     return torch.cat(lips).cpu(), torch.cat(auds).cpu()
 
 
-def score_video(net: Embedder, frames: np.ndarray, audio: np.ndarray, mode: str = "precropped",
-                vshift: int = VSHIFT, device: torch.device | str = "cpu") -> dict[str, float]:
-    """Sync-C, Sync-D and offset of one 25 fps video of face crops with its 16 kHz audio.
-
-    Args:
-        frames: (F, H, W, 3) uint8 RGB.
-        audio: (n,) float mono in [-1, 1] at 16 kHz.
-        mode: ``precropped`` (frames are face crops); ``tracked`` is not available.
-    """
-    if mode != "precropped":
-        raise ConfigError(f"sync mode {mode!r} is not available; use mode=precropped on face-crop videos "
-                          f"(S3FD tracking of run_pipeline.py is not implemented; modes: {', '.join(MODES)})")
+def score_crops(net: Embedder, frames: np.ndarray, audio: np.ndarray, vshift: int = VSHIFT,
+                device: torch.device | str = "cpu") -> dict[str, float]:
+    """Sync-C, Sync-D and offset of one 25 fps video of face crops, (F, H, W, 3) uint8 RGB, with (n,) 16 kHz audio."""
     # The reference keeps only whole video frames of audio: floor(n / 640) of them.
     usable = len(audio) // (SAMPLE_RATE // FPS)
     lip, aud = embed(net, lip_input(frames[:usable]), mfcc(to_int16_scale(audio)), device=device)
     return sync_scores(lip, aud, vshift)
+
+
+def score_tracks(net: Embedder, detector: s3fd.S3FD, frames: np.ndarray, audio: np.ndarray,
+                 min_track: int = facetrack.MIN_TRACK, vshift: int = VSHIFT,
+                 device: torch.device | str = "cpu") -> list[dict[str, float]]:
+    """Scores of every S3FD face track of an uncropped video (``run_pipeline.py`` then ``evaluate``).
+
+    Args:
+        frames: (F, H, W, 3) uint8 RGB at 25 fps.
+        audio: (n,) float mono in [-1, 1] at 16 kHz, aligned with frame 0.
+        min_track: a track needs more detections than this (the reference's 100; LatentSync 50).
+
+    Returns:
+        One score dict per track (with its ``start`` and ``frames``); empty when no track qualifies.
+    """
+    per_frame = SAMPLE_RATE // FPS
+    tracks = facetrack.track_faces(s3fd.detect(detector, frames, device=device), min_track=min_track)
+    out = []
+    for track in tracks:
+        crops = facetrack.crop_track(frames, track)
+        # The track's audio span [f0 / 25, (f_last + 1) / 25] s, as the reference cuts it with ffmpeg.
+        clip = audio[track.frames[0] * per_frame:(track.frames[-1] + 1) * per_frame]
+        scores = score_crops(net, crops, clip, vshift, device)
+        out.append({**scores, "start": int(track.frames[0]), "frames": len(track.frames)})
+    return out
+
+
+def score_video(net: Embedder, frames: np.ndarray, audio: np.ndarray, mode: str = "precropped",
+                vshift: int = VSHIFT, device: torch.device | str = "cpu", detector: s3fd.S3FD | None = None,
+                min_track: int = facetrack.MIN_TRACK) -> dict[str, float] | None:
+    """Sync-C, Sync-D and offset of one 25 fps video with its 16 kHz audio.
+
+    Args:
+        frames: (F, H, W, 3) uint8 RGB.
+        audio: (n,) float mono in [-1, 1] at 16 kHz.
+        mode: ``precropped`` (frames are face crops) or ``tracked`` (S3FD tracks; needs ``detector``).
+
+    Returns:
+        The scores; in ``tracked`` mode the mean over face tracks, or None when the video has no track.
+    """
+    if mode not in MODES:
+        raise ConfigError(f"unknown sync mode {mode!r}; modes: {', '.join(MODES)}")
+    if mode == "precropped":
+        return score_crops(net, frames, audio, vshift, device)
+    if detector is None:
+        raise ConfigError("sync mode 'tracked' needs the S3FD detector (sfd_face.pth, weights.s3fd)")
+    tracks = score_tracks(net, detector, frames, audio, min_track, vshift, device)
+    if not tracks:
+        return None
+    return {key: float(np.mean([t[key] for t in tracks])) for key in ("sync_c", "sync_d", "offset")}
 
 
 class SyncScore(Metric):
@@ -190,21 +236,33 @@ class SyncScore(Metric):
     Args:
         weights: path of ``syncnet_v2.model``, else the one in the weights folder.
         weights_dir: the weights folder.
-        mode: ``precropped``.
+        mode: ``precropped`` or ``tracked`` (then ``sfd_face.pth`` is needed too; missing -> CheckpointError).
+        s3fd_weights: path of ``sfd_face.pth``, else the one in the weights folder.
+        min_track: detections a face track needs (more than), ``tracked`` mode only.
     """
 
     full_state_update = False
 
     def __init__(self, weights: str | Path | None = None, weights_dir: str | Path | None = None,
-                 mode: str = "precropped", **kwargs) -> None:
+                 mode: str = "precropped", s3fd_weights: str | Path | None = None,
+                 min_track: int = facetrack.MIN_TRACK, **kwargs) -> None:
         super().__init__(**kwargs)
-        self.mode = mode
+        if mode not in MODES:
+            raise ConfigError(f"unknown sync.mode {mode!r}; modes: {', '.join(MODES)}")
+        self.mode, self.min_track = mode, min_track
         self.net = load_syncnet(require("syncnet", weights_dir, weights))
-        for name in ("sync_c", "sync_d", "count"):
+        # A submodule, so Metric.to(device) moves the detector with SyncNet.
+        self.detector = s3fd.load_s3fd(require("s3fd", weights_dir, s3fd_weights)) if mode == "tracked" else None
+        for name in ("sync_c", "sync_d", "count", "untracked"):
             self.add_state(name, torch.zeros((), dtype=torch.float64), dist_reduce_fx="sum")
 
     def update(self, frames: np.ndarray, audio: np.ndarray) -> None:
-        scores = score_video(self.net, frames, audio, self.mode, device=self.device)
+        scores = score_video(self.net, frames, audio, self.mode, device=self.device, detector=self.detector,
+                             min_track=self.min_track)
+        if scores is None:  # tracked mode, no face track long and large enough: skipped, as the reference does
+            self.untracked += 1
+            warnings.warn("Sync-C/D: a video has no S3FD face track and is left out of the mean", stacklevel=2)
+            return
         self.sync_c += scores["sync_c"]
         self.sync_d += scores["sync_d"]
         self.count += 1
