@@ -59,21 +59,28 @@ def generate_split(pipeline: TalkingHeadPipeline, sampler: ANSSampler, dataset: 
     pipeline.velocity = timed
     count = len(dataset) if limit is None else min(limit, len(dataset))
     runtime: dict[str, dict[str, float]] = {}
-    for index in tqdm(range(count), desc="generating", unit="video", disable=not progress):
-        item = dataset[index]
-        name, audio = item["clip_id"], item["audio"]
-        timed.seconds, start = 0.0, time.perf_counter()
-        video = pipeline.generate(item["ref"], audio, sampler, torch.Generator().manual_seed(seed + index))
-        runtime[name] = {"backbone": timed.seconds, "total": time.perf_counter() - start}
-        sound = audio.numpy()
-        write_mp4(generated / f"{name}.mp4", to_uint8_frames(video), pipeline.fps, sound, pipeline.sample_rate)
-        write_mp4(reference / f"{name}.mp4", to_uint8_frames(item["video"][:, : video.shape[1]]), pipeline.fps,
-                  sound, pipeline.sample_rate)
-        match = _SYNTHETIC_NAME.match(name)
-        if data_seed is not None and match:
-            atomic_write_text(reference / f"{name}.json",
-                              json.dumps({"seed": data_seed, "identity": int(match.group(1))}))
-    pipeline.velocity = timed.net
+    try:
+        for index in tqdm(range(count), desc="generating", unit="video", disable=not progress):
+            item = dataset[index]
+            name, audio = item["clip_id"], item["audio"]
+            timed.seconds, start = 0.0, time.perf_counter()
+            video = pipeline.generate(item["ref"], audio, sampler, torch.Generator().manual_seed(seed + index))
+            runtime[name] = {"backbone": timed.seconds, "total": time.perf_counter() - start}
+            _write_pair(pipeline, generated, reference, name, video, item, data_seed)
+    finally:
+        pipeline.velocity = timed.net
     atomic_write_text(generated / "runtime.json", json.dumps({k: v["backbone"] for k, v in runtime.items()}))
     atomic_write_text(out / "runtime_detail.json", json.dumps(runtime, indent=1))
     return runtime
+
+
+def _write_pair(pipeline: TalkingHeadPipeline, generated: Path, reference: Path, name: str, video: torch.Tensor,
+                item: dict[str, Any], data_seed: int | None) -> None:
+    """The generated and ground-truth mp4 (same audio), and the face's seed/identity for synthetic clips."""
+    sound = item["audio"].numpy()
+    write_mp4(generated / f"{name}.mp4", to_uint8_frames(video), pipeline.fps, sound, pipeline.sample_rate)
+    write_mp4(reference / f"{name}.mp4", to_uint8_frames(item["video"][:, : video.shape[1]]), pipeline.fps,
+              sound, pipeline.sample_rate)
+    match = _SYNTHETIC_NAME.match(name)
+    if data_seed is not None and match:
+        atomic_write_text(reference / f"{name}.json", json.dumps({"seed": data_seed, "identity": int(match.group(1))}))
