@@ -277,9 +277,13 @@ def test_frozen_vae_stays_in_eval_mode_and_a_trainable_one_trains():
 # -------------------------------------------------------------------------------------------- memory
 
 _PEAK_RSS = """
-import resource, sys, torch
+import sys, torch
 from readlit.vae import VideoVAE
 from omegaconf import OmegaConf
+
+def status(key):
+    return next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith(key + ":"))
+
 torch.set_num_threads(1)
 arch = OmegaConf.to_container(OmegaConf.load(sys.argv[1]).architecture)
 vae = VideoVAE(architecture=arch, tile_frames=int(sys.argv[3]), tile_context=2)
@@ -287,9 +291,11 @@ side = 64 // vae.spatial_ratio
 z = torch.randn(1, vae.latent_channels, int(sys.argv[2]), side, side)
 with torch.no_grad():
     vae.decode(z[:, :, :2])  # warm-up: the first convolutions allocate kernels and caches once
-    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    # Reset the high-water mark to the current RSS, so imports and set-up do not hide the decode's peak.
+    open("/proc/self/clear_refs", "w").write("5")
+    base = status("VmRSS")
     out = vae.decode(z)
-print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base) / 1024, out.numel() * 4 / 2**20)
+print((status("VmHWM") - base) / 1024, out.numel() * 4 / 2**20)
 """
 
 
@@ -308,6 +314,6 @@ def test_tiled_decode_memory_stays_flat_as_the_sequence_grows():
         print(f"f={f}: output {out:.0f} MiB, tiled working {tiled - out:.0f} MiB, untiled working {whole - out:.0f}")
     tiled_work = [tiled - out for (tiled, out), _ in rows.values()]
     whole_work = [whole - out for _, (whole, out) in rows.values()]
-    # flat within the allocator's noise (~20 MiB) while the sequence grows 7x; the whole decode grows with it
-    assert max(tiled_work) < tiled_work[0] + 32
+    # flat within the allocator's noise (measured 90-126 MiB) as the sequence grows 7x; the whole decode grows
+    assert max(tiled_work) < tiled_work[0] + 48
     assert whole_work[-1] > 3 * tiled_work[-1] and whole_work[-1] > 4 * whole_work[0]
