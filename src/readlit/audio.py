@@ -24,7 +24,6 @@ Shape letters: S Whisper tokens, L Whisper layers (hidden states), Da width, F f
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import av
@@ -35,20 +34,12 @@ from einops import rearrange
 from transformers import WhisperConfig, WhisperFeatureExtractor, WhisperModel
 from transformers.models.whisper.modeling_whisper import WhisperEncoder
 
-from readlit.errors import AudioError, CheckpointError, ConfigError, DataError
+from readlit.errors import HUB_ID, AudioError, CheckpointError, ConfigError, DataError, one_line
 
 # Whisper's fixed token rate: 100 mel frames/s (10 ms hop), halved by the stride-2 second conv.
 WHISPER_TOKENS_PER_SECOND = 50
 WHISPER_SOURCE_URL = "https://huggingface.co/openai/whisper-tiny"
-# "name" or "org/name": anything else (absolute, "./", "~", deeper paths) can only be a local folder.
-_HUB_ID = re.compile(r"^[\w.-]+(/[\w.-]+)?$")
 
-
-def _one_line(err: BaseException, limit: int = 200) -> str:
-    """The first line of an exception's message, so our errors stay one line."""
-    text = str(err).strip().splitlines()
-    first = text[0] if text else ""
-    return f"{type(err).__name__}: {first[:limit]}"
 
 
 # ----------------------------------------------------------------------------------------------- loading
@@ -76,7 +67,7 @@ def load_audio(path: str | Path, sample_rate: int = 16000) -> torch.Tensor:
             channels, file_rate = _decode_channels(container, path)
     except (av.FFmpegError, OSError) as err:
         raise AudioError(
-            f"cannot decode audio file {path} ({_one_line(err)}); "
+            f"cannot decode audio file {path} ({one_line(err)}); "
             "check that it is a valid audio/video file or re-encode it, e.g. `ffmpeg -i IN -ac 1 OUT.wav`"
         ) from err
     mono = channels.mean(axis=0)
@@ -293,7 +284,7 @@ def _load_pretrained(pretrained: str) -> tuple[WhisperEncoder, WhisperFeatureExt
         f"the weights come from {WHISPER_SOURCE_URL}: save WhisperModel and WhisperFeatureExtractor "
         "with save_pretrained(DIR) on a machine with network and set audio.pretrained=DIR"
     )
-    if not local.is_dir() and not _HUB_ID.match(pretrained):
+    if not local.is_dir() and not HUB_ID.match(pretrained):
         raise CheckpointError(f"Whisper folder audio.pretrained={pretrained!r} does not exist; {advice}")
     # A local folder must never trigger a download.
     kwargs = {"local_files_only": True} if local.is_dir() else {}
@@ -305,7 +296,7 @@ def _load_pretrained(pretrained: str) -> tuple[WhisperEncoder, WhisperFeatureExt
     # Any failure (offline, missing files, bad weights) must become one actionable line.
     except Exception as err:
         raise CheckpointError(
-            f"cannot load the Whisper encoder audio.pretrained={pretrained!r} ({_one_line(err)}); {advice}"
+            f"cannot load the Whisper encoder audio.pretrained={pretrained!r} ({one_line(err)}); {advice}"
         ) from err
     return encoder, feature_extractor
 
@@ -319,7 +310,7 @@ def _build_random(random_config: dict, seed: int) -> tuple[WhisperEncoder, Whisp
             config = WhisperConfig(**random_config)
             encoder = WhisperEncoder(config)
         except (TypeError, ValueError) as err:
-            raise ConfigError(f"audio.random_config is not a valid WhisperConfig ({_one_line(err)})") from err
+            raise ConfigError(f"audio.random_config is not a valid WhisperConfig ({one_line(err)})") from err
     return encoder, WhisperFeatureExtractor(feature_size=config.num_mel_bins)
 
 

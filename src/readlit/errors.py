@@ -4,6 +4,8 @@ Every input problem raises a :class:`ReadlitError` subclass whose message names 
 The command-line entry points print it on one line and exit with code 2, without a traceback.
 """
 
+import re
+
 
 class ReadlitError(Exception):
     """An input problem with a message a user can act on."""
@@ -23,3 +25,13 @@ class AudioError(DataError):
 
 class CheckpointError(ReadlitError):
     """A pretrained checkpoint is missing or does not match the model."""
+
+
+# "name" or "org/name": anything else (absolute, "./", "~", deeper paths) can only be a local folder.
+HUB_ID = re.compile(r"^[\w.-]+(/[\w.-]+)?$")
+
+
+def one_line(err: BaseException, limit: int = 200) -> str:
+    """The type and first line of an exception's message, so readlit's own errors stay on one line."""
+    lines = str(err).strip().splitlines()
+    return f"{type(err).__name__}: {lines[0][:limit] if lines else ''}"

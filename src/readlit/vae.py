@@ -24,7 +24,6 @@ Shape letters: B batch, C channels, F / f pixel / latent frames, H W pixel size,
 
 from __future__ import annotations
 
-import re
 import shutil
 import uuid
 from collections.abc import Iterator
@@ -37,16 +36,8 @@ from diffusers import AutoencoderKLLTXVideo
 from einops import rearrange
 from omegaconf import DictConfig, OmegaConf
 
-from readlit.errors import CheckpointError, ConfigError
+from readlit.errors import HUB_ID, CheckpointError, ConfigError, one_line
 from readlit.frames import check_frame_count
-
-# "name" or "org/name": anything else (absolute, "./", "~", deeper paths) can only be a local folder.
-_HUB_ID = re.compile(r"^[\w.-]+(/[\w.-]+)?$")
-
-
-def _one_line(err: BaseException, limit: int = 200) -> str:
-    lines = str(err).strip().splitlines()
-    return f"{type(err).__name__}: {lines[0][:limit] if lines else ''}"
 
 
 @dataclass(frozen=True)
@@ -369,7 +360,7 @@ def build_random(architecture: dict[str, Any], seed: int, logvar_init: float | N
         try:
             model = AutoencoderKLLTXVideo(**architecture)
         except (TypeError, ValueError, IndexError) as err:
-            raise ConfigError(f"vae.architecture is not a valid AutoencoderKLLTXVideo config ({_one_line(err)})") \
+            raise ConfigError(f"vae.architecture is not a valid AutoencoderKLLTXVideo config ({one_line(err)})") \
                 from err
     if logvar_init is not None:
         # The encoder's last output channel is the log-variance shared by all latent channels.
@@ -390,7 +381,7 @@ def load_pretrained(pretrained: str, subfolder: str | None) -> AutoencoderKLLTXV
     where = f"{pretrained!r}" + (f" (subfolder {subfolder!r})" if subfolder else "")
     if local.is_dir():
         source = "a folder written by save_pretrained (the vae stage exports one as <run>/vae)"
-    elif _HUB_ID.match(pretrained):
+    elif HUB_ID.match(pretrained):
         source = f"https://huggingface.co/{pretrained}"
     else:
         raise CheckpointError(
@@ -406,7 +397,7 @@ def load_pretrained(pretrained: str, subfolder: str | None) -> AutoencoderKLLTXV
     # Any failure (offline, missing files, wrong format) must become one actionable line.
     except Exception as err:
         raise CheckpointError(
-            f"cannot load the VAE checkpoint vae.pretrained={where} from {source} ({_one_line(err)}); on a machine "
+            f"cannot load the VAE checkpoint vae.pretrained={where} from {source} ({one_line(err)}); on a machine "
             "with network run AutoencoderKLLTXVideo.from_pretrained(ID, subfolder=...).save_pretrained(DIR) "
             "and set vae.pretrained=DIR vae.subfolder=null"
         ) from err

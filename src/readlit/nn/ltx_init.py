@@ -19,12 +19,11 @@ from typing import Any
 import torch
 from safetensors.torch import load_file
 
-from readlit.errors import CheckpointError, ConfigError
+from readlit.errors import HUB_ID, CheckpointError, ConfigError
 from readlit.nn.a2v_dit import A2VDiT
 
 log = logging.getLogger(__name__)
 
-_HUB_ID = re.compile(r"^[\w.-]+/[\w.-]+$")
 NEW = ("audio_projection.", ".attn_audio.", "null_text")   # parameters LTX does not have
 TEXT = ("caption_projection.", ".attn2.")                  # LTX parameters that text="off" drops
 # diffusers config keys that must have these values for the A2V-DiT to compute what LTX computes
@@ -66,7 +65,7 @@ def locate(pretrained: str, subfolder: str | None, key: str) -> Path:
     local = Path(pretrained).expanduser()
     if local.is_dir():
         folder = local / subfolder if subfolder else local
-    elif _HUB_ID.match(pretrained):
+    elif HUB_ID.match(pretrained):
         from huggingface_hub import snapshot_download
 
         prefix = f"{subfolder}/" if subfolder else ""
