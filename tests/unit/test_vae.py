@@ -1,8 +1,6 @@
 """readlit.vae: loading (same path as the real checkpoint), frame rule, causality, normalisation, tiles."""
 
 import json
-import subprocess
-import sys
 
 import huggingface_hub.constants
 import pytest
@@ -276,44 +274,33 @@ def test_frozen_vae_stays_in_eval_mode_and_a_trainable_one_trains():
 
 # -------------------------------------------------------------------------------------------- memory
 
-_PEAK_RSS = """
-import sys, torch
-from readlit.vae import VideoVAE
-from omegaconf import OmegaConf
 
-def status(key):
-    return next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith(key + ":"))
+def _largest_activation(latent_frames: int, tile_frames: int) -> int:
+    """Elements in the largest tensor any decoder layer produces while decoding ``latent_frames`` frames."""
+    arch = OmegaConf.to_container(OmegaConf.load(CONF / "demo.yaml").architecture)
+    vae = VideoVAE(architecture=arch, tile_frames=tile_frames, tile_context=2)
+    largest = [0]
 
-torch.set_num_threads(1)
-arch = OmegaConf.to_container(OmegaConf.load(sys.argv[1]).architecture)
-vae = VideoVAE(architecture=arch, tile_frames=int(sys.argv[3]), tile_context=2)
-side = 64 // vae.spatial_ratio
-z = torch.randn(1, vae.latent_channels, int(sys.argv[2]), side, side)
-with torch.no_grad():
-    vae.decode(z[:, :, :2])  # warm-up: the first convolutions allocate kernels and caches once
-    # Reset the high-water mark to the current RSS, so imports and set-up do not hide the decode's peak.
-    open("/proc/self/clear_refs", "w").write("5")
-    base = status("VmRSS")
-    out = vae.decode(z)
-print((status("VmHWM") - base) / 1024, out.numel() * 4 / 2**20)
-"""
+    def record(module, inputs, output):
+        if isinstance(output, torch.Tensor):
+            largest[0] = max(largest[0], output.numel())
+
+    hooks = [m.register_forward_hook(record) for m in vae.model.decoder.modules()]
+    side = 64 // vae.spatial_ratio
+    with torch.no_grad():
+        vae.decode(torch.zeros(1, vae.latent_channels, latent_frames, side, side))
+    for hook in hooks:
+        hook.remove()
+    return largest[0]
 
 
-def _peak_mib(latent_frames: int, tile_frames: int) -> tuple[float, float]:
-    """Peak RSS growth of one decode in a fresh process (MiB) and the output's size (MiB)."""
-    args = [sys.executable, "-c", _PEAK_RSS, str(CONF / "demo.yaml"), str(latent_frames), str(tile_frames)]
-    peak, output = subprocess.run(args, capture_output=True, text=True, check=True).stdout.split()
-    return float(peak), float(output)
+def test_tiled_decode_working_set_stays_flat_as_the_sequence_grows():
+    """What tiling bounds, measured exactly: the decoder's largest intermediate tensor (demo VAE, 64x64).
 
-
-@pytest.mark.slow
-def test_tiled_decode_memory_stays_flat_as_the_sequence_grows():
-    """Demo VAE at 64x64: working memory (peak growth minus the output itself) of tiled vs whole decodes."""
-    rows = {f: (_peak_mib(f, 4), _peak_mib(f, 10_000)) for f in (9, 33, 65)}
-    for f, ((tiled, out), (whole, _)) in rows.items():
-        print(f"f={f}: output {out:.0f} MiB, tiled working {tiled - out:.0f} MiB, untiled working {whole - out:.0f}")
-    tiled_work = [tiled - out for (tiled, out), _ in rows.values()]
-    whole_work = [whole - out for _, (whole, out) in rows.values()]
-    # flat within the allocator's noise (measured 90-126 MiB) as the sequence grows 7x; the whole decode grows
-    assert max(tiled_work) < tiled_work[0] + 48
-    assert whole_work[-1] > 3 * tiled_work[-1] and whole_work[-1] > 4 * whole_work[0]
+    Resident-memory peaks are what users feel, but the allocator makes them too noisy to assert on
+    (60-126 MiB for the same tiled decode across runs); the activation size is the deterministic cause.
+    """
+    tiled = [_largest_activation(f, 4) for f in (17, 33, 65)]
+    whole = [_largest_activation(f, 10_000) for f in (17, 33, 65)]
+    assert tiled[0] == tiled[1] == tiled[2]
+    assert whole[2] > 3 * whole[0] and whole[2] > 4 * tiled[2]
