@@ -19,10 +19,20 @@ from einops import rearrange
 from tqdm.auto import tqdm
 
 from readlit.audio import WhisperFrontEnd
-from readlit.errors import AudioError
+from readlit.errors import AudioError, ConfigError
 from readlit.sampling.ans_sampler import ANSSampler, clip_starts, padded_length
+from readlit.sampling.baselines import independent_clips, overlap_fuse
 from readlit.sampling.cfg import Velocity
 from readlit.vae import VideoVAE
+
+METHODS = ("ans", "independent", "fuse")
+
+
+def clip_overlap(method: str, clip_frames: int) -> int:
+    """Latent frames consecutive clips share: ANS's motion frame, none "w/o ANS", a quarter clip when fusing."""
+    if method not in METHODS:
+        raise ConfigError(f"method={method!r}: expected one of {', '.join(METHODS)}")
+    return {"ans": 1, "independent": 0, "fuse": max(1, clip_frames // 4)}[method]
 
 
 @dataclass(frozen=True)
@@ -35,13 +45,14 @@ class FramePlan:
     padded_frames: int  # 1 + r_t·(N_pad - 1): pixel frames generated (and audio samples padded to)
 
 
-def plan_frames(samples: int, sample_rate: int, fps: int, temporal_ratio: int, clip_frames: int) -> FramePlan:
-    """The frame counts for ``samples`` of audio (see the module docstring)."""
+def plan_frames(samples: int, sample_rate: int, fps: int, temporal_ratio: int, clip_frames: int,
+                overlap: int = 1) -> FramePlan:
+    """The frame counts for ``samples`` of audio (see the module docstring), clips sharing ``overlap`` frames."""
     if samples < 1:
         raise AudioError("the audio has no samples: nothing to say, nothing to generate")
     audio_frames = math.ceil(samples * fps / sample_rate)
     latent = 1 + math.ceil((audio_frames - 1) / temporal_ratio)
-    padded = padded_length(latent, clip_frames)
+    padded = padded_length(latent, clip_frames, overlap)
     return FramePlan(audio_frames, latent, padded, 1 + temporal_ratio * (padded - 1))
 
 
@@ -99,19 +110,29 @@ class TalkingHeadPipeline:
 
     @torch.no_grad()
     def generate(self, image: torch.Tensor, waveform: torch.Tensor, sampler: ANSSampler,
-                 generator: torch.Generator, progress: bool = False) -> torch.Tensor:
+                 generator: torch.Generator, progress: bool = False, method: str = "ans") -> torch.Tensor:
         """The whole video at once: (3, F_a, H, W) in [-1, 1], decoded in the VAE's temporal tiles.
 
-        ``progress`` shows a bar over the clips as the sampler finishes them.
+        ``method`` is how clips become a long video: ``ans`` (Algorithm 1), or the ablation's baselines
+        ``independent`` (synchronous clips side by side, "w/o ANS") and ``fuse`` (clips overlapping by a quarter,
+        blended). ``progress`` shows a bar over the clips as the ANS sampler finishes them.
         """
-        plan = plan_frames(len(waveform), self.sample_rate, self.fps, self.vae.temporal_ratio, sampler.clip_frames)
+        overlap = clip_overlap(method, sampler.clip_frames)
+        plan = plan_frames(len(waveform), self.sample_rate, self.fps, self.vae.temporal_ratio, sampler.clip_frames,
+                           overlap)
         device = next(self.vae.parameters()).device
         z_ref, audio = self._conditions(image, waveform, plan, device)
-        clips = sampler.stream(self.velocity, z_ref, audio, self._noise(z_ref, plan, generator))
-        total = len(clip_starts(plan.padded_latent, sampler.clip_frames))
-        pieces = [latents for _, latents in tqdm(clips, total=total, desc="clips", unit="clip", disable=not progress)]
-        latents = torch.cat(pieces, dim=2)[:, :, : plan.latent_frames]
-        return self.vae.decode(latents)[0, :, : plan.audio_frames]
+        noise = self._noise(z_ref, plan, generator)
+        if method == "independent":
+            latents = independent_clips(sampler, self.velocity, z_ref, audio, noise)
+        elif method == "fuse":
+            latents = overlap_fuse(sampler, self.velocity, z_ref, audio, noise, overlap)
+        else:
+            clips = sampler.stream(self.velocity, z_ref, audio, noise)
+            total = len(clip_starts(plan.padded_latent, sampler.clip_frames))
+            latents = torch.cat([z for _, z in tqdm(clips, total=total, desc="clips", unit="clip",
+                                                    disable=not progress)], dim=2)
+        return self.vae.decode(latents[:, :, : plan.latent_frames])[0, :, : plan.audio_frames]
 
     def _conditions(self, image: torch.Tensor, waveform: torch.Tensor, plan: FramePlan,
                     device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:

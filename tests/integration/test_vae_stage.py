@@ -28,7 +28,7 @@ FEW_BATCHES = ["+trainer.limit_train_batches=2", "+trainer.limit_val_batches=1",
 def test_fast_dev_run_logs_every_metric(train_cfg):
     metrics, objects = train(train_cfg("experiment=demo_vae", *SHORT_CLIPS, "debug=fdr"))
     assert objects["trainer"].global_step == 1
-    for key in ("loss", "l1", "mse", "kl", "psnr", "ssim"):
+    for key in ("loss", "l1", "mse", "kl", "mouth", "psnr", "ssim"):
         assert torch.isfinite(torch.tensor(metrics[f"test/{key}"]))
     assert 5.0 < metrics["test/psnr"] < 40.0 and -1.0 <= metrics["test/ssim"] <= 1.0
 
@@ -157,3 +157,25 @@ def test_motion_term_compares_frame_changes_only():
     expected = video.diff(dim=2).abs().mean()
     torch.testing.assert_close(motion_l1(still, video), expected)
     assert motion_l1(video[:, :, :1], video[:, :, :1]) == 0
+
+
+def test_mouth_term_counts_only_the_masked_pixels():
+    from readlit.lit.vae_module import masked_l1
+
+    video = torch.zeros(2, 3, 5, 4, 4)
+    recon = video.clone()
+    recon[:, :, :, 0, 0] = 0.5
+    mask = torch.zeros(2, 4, 4)
+    mask[:, 1:3, 1:3] = 1.0
+    assert masked_l1(recon, video, mask) == 0  # the error lies outside the mask
+    mask[:, 0, 0] = 1.0
+    torch.testing.assert_close(masked_l1(recon, video, mask), torch.tensor(0.5 / 5))
+
+
+def test_mouth_weight_needs_a_mask_and_synthetic_clips_bring_one(train_cfg):
+    module = _module(train_cfg("experiment=demo_vae", *SHORT_CLIPS, "model.mouth_weight=2.0"))
+    video = torch.zeros(1, 3, 9, 64, 64)
+    with pytest.raises(ConfigError, match="mouth_mask"):
+        module.losses(video)
+    terms, _ = module.losses(video, torch.ones(1, 64, 64))
+    torch.testing.assert_close(terms["loss"], sum(module.weights[k] * v for k, v in terms.items() if k != "loss"))

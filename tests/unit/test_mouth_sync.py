@@ -5,8 +5,8 @@ import pytest
 import torch
 from einops import rearrange
 
-from readlit.data.synthetic import make_identity, make_session, render_frames
-from readlit.eval.mouth_sync import best_offset, mouth_box, mouth_opening, pearson
+from readlit.data.synthetic import make_identity, make_session, mouth_box, render_frames
+from readlit.eval.mouth_sync import best_offset, mouth_opening, pearson
 
 FRAMES = 120
 
@@ -54,6 +54,17 @@ def test_box_stays_inside_the_image_and_covers_the_mouth_row():
     assert 0 <= rows.start < rows.stop <= 64 and 0 <= columns.start < columns.stop <= 64
     mouth_row = 32 + (face.head_cy + face.mouth_y) * 64
     assert rows.start < mouth_row < rows.stop and columns.start < 32 < columns.stop
+
+
+def test_synthetic_clips_carry_the_box_as_a_mask():
+    from readlit.data.synthetic_datamodule import SyntheticTalkingHeads
+
+    data = SyntheticTalkingHeads(seed=0, identities=[7], sessions_per_identity=1, session_frames=9, num_frames=9,
+                                 clip_stride=9, size=64, fps=25, sample_rate=16000, return_video=True,
+                                 ref_distance=0, frontend=None)
+    expected = torch.zeros(64, 64)
+    expected[mouth_box(data.identity(0), 64, 64)] = 1.0
+    assert torch.equal(data[0]["mouth_mask"], expected) and expected.sum() > 100
 
 
 def test_pearson_matches_numpy_and_handles_constants():

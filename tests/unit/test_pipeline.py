@@ -1,5 +1,6 @@
 """The generation pipeline's frame bookkeeping: output length follows the audio, seeds repeat, streams cover it."""
 
+import dataclasses
 import math
 
 import pytest
@@ -7,9 +8,9 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
-from readlit.errors import AudioError
+from readlit.errors import AudioError, ConfigError
 from readlit.nn.speech_ae import SpeechAE
-from readlit.pipeline import TalkingHeadPipeline, plan_frames, to_uint8_frames
+from readlit.pipeline import TalkingHeadPipeline, clip_overlap, plan_frames, to_uint8_frames
 from readlit.resolvers import PROJECT_ROOT
 from readlit.sampling.ans_sampler import ANSSampler
 from readlit.sampling.cfg import Guidance
@@ -25,6 +26,13 @@ class Drift(torch.nn.Module):
         sound = audio.mean(dim=(2, 3))[:, None, :, None, None]
         sound = torch.cat([torch.zeros_like(sound[:, :, :1]), sound], dim=2)
         return torch.tanh(z + sound) * t[:, None, :, None, None]
+
+
+class Coupled(Drift):
+    """Frames also pull towards the clip's mean, so a clip's context (ANS's motion frame) matters."""
+
+    def forward(self, z, t, audio, frame_offset):
+        return super().forward(z, t, audio, frame_offset) + z.mean(dim=2, keepdim=True)
 
 
 @pytest.fixture(scope="module")
@@ -70,3 +78,23 @@ def test_plans_and_empty_audio():
     assert (plan.audio_frames, plan.latent_frames, plan.padded_latent, plan.padded_frames) == (25, 4, 5, 33)
     with pytest.raises(AudioError, match="no samples"):
         plan_frames(0, 16000, 25, 8, 3)
+
+
+@pytest.mark.parametrize("seconds", [0.04, 1.0, 2.57])
+def test_baseline_methods_also_last_as_long_as_the_audio(pipeline, seconds):
+    samples = round(seconds * 16000)
+    image, audio = torch.rand(3, 32, 32) * 2 - 1, torch.randn(samples) * 0.1
+    coupled = dataclasses.replace(pipeline, velocity=Coupled())
+    videos = {method: coupled.generate(image, audio, sampler(), torch.Generator().manual_seed(0), method=method)
+              for method in ("ans", "independent", "fuse")}
+    frames = math.ceil(samples * 25 / 16000)
+    assert {tuple(v.shape) for v in videos.values()} == {(3, frames, 32, 32)}
+    if frames > 17:  # past the first clip, motion guidance makes ANS differ from side-by-side clips
+        assert (videos["ans"] - videos["independent"]).abs().max() > 1e-3
+
+
+def test_clip_overlaps_per_method():
+    assert [clip_overlap(m, 16) for m in ("ans", "independent", "fuse")] == [1, 0, 4]
+    assert plan_frames(16000, 16000, 25, 8, 3, overlap=0).padded_latent == 6  # 4 latents -> two clips of 3
+    with pytest.raises(ConfigError, match="method='async'"):
+        clip_overlap("async", 16)

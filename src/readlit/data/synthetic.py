@@ -22,6 +22,7 @@ generated before.
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -189,6 +190,29 @@ def make_identity(seed: int, identity: int) -> Identity:
         formant_scale=1.0 + 0.18 * (f0 - 90.0) / 170.0 + rng.uniform(-0.03, 0.03),
         breathiness=rng.uniform(0.02, 0.08),
     )
+
+
+def mouth_box(identity: Identity, height: int, width: int) -> tuple[slice, slice]:
+    """Rows and columns of the pixels the identity's mouth can cover at any opening, shift and roll.
+
+    Geometry follows the renderer: lengths in units of the short side, the upper lip stays put and the
+    opening grows downwards, the head shifts by up to ``_HEAD_SHIFT`` of the image and rolls by up to
+    ``_HEAD_ROLL`` about its centre.
+    """
+    half_width = identity.mouth_rx + _LIP
+    top = identity.mouth_y - 0.5 * _MOUTH_CLOSED - _LIP
+    bottom = identity.mouth_y + 0.5 * _MOUTH_CLOSED + _MOUTH_GAIN + _LIP
+    # A roll by angle a moves a point at distance r from the head centre by at most r·a.
+    swing = math.hypot(half_width, max(abs(top), abs(bottom))) * _HEAD_ROLL
+    short = min(height, width)
+    margin = (swing + _HEAD_SHIFT * max(height, width) / short) * short + 1.0  # + 1: the edge ramp
+
+    def span(lo: float, hi: float, centre: float, limit: int) -> slice:
+        low, high = math.floor(centre + lo * short - margin), math.ceil(centre + hi * short + margin)
+        return slice(max(0, low), min(limit, high))
+
+    rows = span(top + identity.head_cy, bottom + identity.head_cy, height / 2, height)
+    return rows, span(-half_width, half_width, width / 2, width)
 
 
 def make_session(

@@ -21,7 +21,7 @@ from tqdm.auto import tqdm
 
 from readlit.audio import WhisperFrontEnd
 from readlit.data.base import SplitDataModule, to_video
-from readlit.data.synthetic import Identity, Session, make_identity, make_session, render_frames
+from readlit.data.synthetic import Identity, Session, make_identity, make_session, mouth_box, render_frames
 from readlit.errors import ConfigError
 from readlit.frames import check_frame_count
 
@@ -47,7 +47,7 @@ class SyntheticTalkingHeads(Dataset):
         size: rendered frame size (square).
         fps: video frame rate.
         sample_rate: audio sample rate.
-        return_video: render ``video`` and ``ref``.
+        return_video: render ``video``, ``ref`` and ``mouth_mask`` (H, W), 1 where the mouth can be.
         ref_distance: frames between the clip's middle frame and its reference frame (same session).
         frontend: Whisper front-end for ``audio_windows``, or None to leave them out.
     """
@@ -103,7 +103,13 @@ class SyntheticTalkingHeads(Dataset):
         frames = render_frames(face, session, clip.start, self.num_frames, self.size)
         ref_frame = (clip.start + self.num_frames // 2 + self.ref_distance) % len(session.mouth_open)
         ref = render_frames(face, session, ref_frame, 1, self.size)
-        return {"video": to_video(frames), "ref": to_video(ref)[:, 0]}
+        return {"video": to_video(frames), "ref": to_video(ref)[:, 0], "mouth_mask": self._mouth_mask(face)}
+
+    def _mouth_mask(self, face: Identity) -> torch.Tensor:
+        """(H, W) float32, 1 on the pixels the mouth can reach (:func:`mouth_box`), for mouth-weighted losses."""
+        mask = torch.zeros(self.size, self.size)
+        mask[mouth_box(face, self.size, self.size)] = 1.0
+        return mask
 
 
 class SyntheticDataModule(SplitDataModule):

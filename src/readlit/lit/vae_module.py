@@ -1,11 +1,12 @@
 """The VAE stage: train a small LTX-architecture VAE from scratch, or fine-tune a pretrained LTX VAE on faces.
 
-Loss = l1_weight·L1 + mse_weight·MSE + kl_weight·KL + motion_weight·L1 of frame differences (+ perceptual_weight·
-perceptual when configured), on posterior samples of the raw (unnormalised) latent space. The motion term compares
-x[t+1] - x[t] of input and reconstruction: in a talking head almost everything that changes between frames is the
-mouth (and blinks), a few dozen pixels the per-pixel terms barely weigh, so without it a small VAE learns a
-still face with a closed mouth first. Validation and test reconstruct through the public
-path that later stages use (normalised ``encode`` -> tiled ``decode``) and log PSNR and SSIM on [0, 1] pixels.
+Loss = l1_weight·L1 + mse_weight·MSE + kl_weight·KL + motion_weight·L1 of frame differences + mouth_weight·L1
+inside the batch's ``mouth_mask`` (+ perceptual_weight·perceptual when configured), on posterior samples of the
+raw (unnormalised) latent space. The motion and mouth terms exist because in a talking head almost everything
+that changes between frames is the mouth, a few dozen pixels the per-pixel terms barely weigh: without them a
+small VAE learns a still face with a closed mouth (the demo VAE did, keeping 26 dB and no mouth at all).
+Validation and test reconstruct through the public path that later stages use (normalised ``encode`` -> tiled
+``decode``) and log PSNR and SSIM on [0, 1] pixels.
 
 While the encoder trains, the per-channel mean and std of the posterior means seen in each training epoch
 become the VAE's latent statistics (LTX's "mean-of-means" / "std-of-means") before that epoch's validation,
@@ -66,6 +67,13 @@ def motion_l1(recon: torch.Tensor, video: torch.Tensor) -> torch.Tensor:
     return (recon.diff(dim=2) - video.diff(dim=2)).abs().mean()
 
 
+def masked_l1(recon: torch.Tensor, video: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean L1 of two videos (B, 3, F, H, W) over the pixels where ``mask`` (B, H, W) is 1."""
+    weight = rearrange(mask.to(video.dtype), "b h w -> b 1 1 h w")
+    area = weight.sum() * video.shape[1] * video.shape[2]
+    return ((recon - video).abs() * weight).sum() / area.clamp_min(1.0)
+
+
 def _to_unit(video: torch.Tensor) -> torch.Tensor:
     """[-1, 1] -> [0, 1], clamped (reconstructions may overshoot)."""
     return ((video + 1.0) / 2.0).clamp(0.0, 1.0)
@@ -83,6 +91,8 @@ class VAELitModule(LightningModule):
         scheduler: optional partial LR scheduler taking ``optimizer``; stepped every optimizer step.
         l1_weight, mse_weight, kl_weight: loss weights.
         motion_weight: weight of the L1 between frame differences of reconstruction and input.
+        mouth_weight: weight of the L1 inside the batch's ``mouth_mask`` (B, H, W) (synthetic data gives the box
+            the mouth can reach); > 0 refuses batches without a mask.
         perceptual: optional factory of a frozen image loss ``(x, y) -> scalar`` on (N, 3, H, W) in [-1, 1]
             (e.g. torchmetrics LPIPS), built at fit time; refused with CheckpointError if its weights are missing.
         perceptual_weight: its weight.
@@ -103,7 +113,7 @@ class VAELitModule(LightningModule):
 
     def __init__(self, vae: VideoVAE, optimizer: Callable[..., torch.optim.Optimizer],
                  scheduler: Callable[..., Any] | None = None, l1_weight: float = 1.0, mse_weight: float = 1.0,
-                 kl_weight: float = 1e-6, motion_weight: float = 0.0,
+                 kl_weight: float = 1e-6, motion_weight: float = 0.0, mouth_weight: float = 0.0,
                  perceptual: Callable[[], torch.nn.Module] | None = None,
                  perceptual_weight: float = 0.1, perceptual_frames: int = 4, train_frames: int | None = None,
                  image_weight: float = 0.0, freeze_encoder: bool = False, update_latent_stats: bool = True,
@@ -118,7 +128,7 @@ class VAELitModule(LightningModule):
         self.vae = vae
         self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
         self.weights = {"l1": l1_weight, "mse": mse_weight, "kl": kl_weight, "motion": motion_weight,
-                        "perceptual": perceptual_weight}
+                        "mouth": mouth_weight, "perceptual": perceptual_weight}
         self.perceptual_factory, self.perceptual_frames = perceptual, perceptual_frames
         self.perceptual: torch.nn.Module | None = None
         self.train_frames, self.image_weight = train_frames, image_weight
@@ -131,7 +141,7 @@ class VAELitModule(LightningModule):
             stage: torch.nn.ModuleDict({
                 "psnr": PeakSignalNoiseRatio(data_range=1.0, dim=(1, 2, 3, 4)),
                 "ssim": StructuralSimilarityIndexMeasure(data_range=1.0),
-                **{key: MeanMetric() for key in ("loss", "l1", "mse", "kl", "motion")},
+                **{key: MeanMetric() for key in ("loss", "l1", "mse", "kl", "motion", "mouth")},
             })
             for stage in ("val", "test")
         })
@@ -153,11 +163,13 @@ class VAELitModule(LightningModule):
 
     # ---------------------------------------------------------------------------------------- losses
 
-    def losses(self, video: torch.Tensor) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+    def losses(self, video: torch.Tensor, mouth_mask: torch.Tensor | None = None
+               ) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
         """Loss terms of one posterior sample.
 
         Args:
             video: (B, 3, F, H, W) in [-1, 1].
+            mouth_mask: (B, H, W), 1 where the mouth can be; needed when ``mouth_weight`` > 0.
 
         Returns:
             the terms (``loss`` = weighted sum) and the posterior mean (B, C, f, h, w).
@@ -167,6 +179,11 @@ class VAELitModule(LightningModule):
         recon = self.vae.decode_raw(z)
         terms = {"l1": (recon - video).abs().mean(), "mse": (recon - video).square().mean(),
                  "kl": kl_divergence(mean, logvar), "motion": motion_l1(recon, video)}
+        if mouth_mask is not None:
+            terms["mouth"] = masked_l1(recon, video, mouth_mask)
+        elif self.weights["mouth"] > 0:
+            raise ConfigError("model.mouth_weight > 0 needs a mouth_mask (B, H, W) in each batch (the synthetic "
+                              "data renders one); set model.mouth_weight=0 for data without it")
         if self.perceptual is not None:
             terms["perceptual"] = self._perceptual_loss(recon, video)
         terms["loss"] = sum(self.weights[key] * value for key, value in terms.items())
@@ -193,10 +210,10 @@ class VAELitModule(LightningModule):
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
         video = self._crop(batch["video"])
-        terms, mean = self.losses(video)
+        terms, mean = self.losses(video, batch.get("mouth_mask"))
         loss = terms["loss"]
         if self.image_weight > 0:
-            image_terms, _ = self.losses(self._random_frames(batch["video"]))
+            image_terms, _ = self.losses(self._random_frames(batch["video"]), batch.get("mouth_mask"))
             terms["image_loss"] = image_terms["loss"]
             loss = loss + self.image_weight * image_terms["loss"]
         if self.update_latent_stats:
@@ -219,11 +236,12 @@ class VAELitModule(LightningModule):
 
     def _eval_step(self, stage: str, batch: dict[str, Any], batch_idx: int) -> None:
         video = batch["video"]
-        terms, _ = self.losses(video)
+        terms, _ = self.losses(video, batch.get("mouth_mask"))
         recon = self.reconstruct(video)
         metrics = self.eval_metrics[stage]
-        for key in ("loss", "l1", "mse", "kl", "motion"):
-            metrics[key].update(terms[key], video.shape[0])
+        for key, value in terms.items():
+            if key in metrics:
+                metrics[key].update(value, video.shape[0])
         metrics["psnr"].update(_to_unit(recon), _to_unit(video))
         metrics["ssim"].update(*(rearrange(_to_unit(v), "b c f h w -> (b f) c h w") for v in (recon, video)))
         if stage == "val" and batch_idx == 0:
@@ -231,7 +249,8 @@ class VAELitModule(LightningModule):
 
     def _eval_epoch_end(self, stage: str) -> None:
         metrics = self.eval_metrics[stage]
-        self.log_dict({f"{stage}/{key}": metric.compute() for key, metric in metrics.items()},
+        # "mouth" is only measured on data with a mouth_mask
+        self.log_dict({f"{stage}/{key}": metric.compute() for key, metric in metrics.items() if metric.update_count},
                       prog_bar=stage == "val")
         for metric in metrics.values():
             metric.reset()
