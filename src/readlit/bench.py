@@ -1,14 +1,20 @@
-"""Side-by-side timings, measured in one run: ``python -m readlit.bench latents``.
+"""Side-by-side measurements, made in one run: ``python -m readlit.bench latents|decode``.
 
 ``latents``: A2V-DiT training steps (forward, backward, AdamW) fed by a datamodule that renders or reads frames
 and encodes them with the VAE on the fly, against the same steps fed from a latent cache
 (:mod:`readlit.data.latent_cache`) built here first. Any experiment and overrides may be given, e.g.
 ``python -m readlit.bench latents --experiment demo_a2v -- vae=local vae.pretrained=DIR``.
+
+``decode``: peak resident memory of one VAE decode (random weights of ``conf/vae/<name>.yaml``), in temporal
+tiles and in one window, as the latent sequence grows. Each decode runs in a fresh process, so the peak is
+its own; the output video itself is subtracted, leaving the decoder's working memory.
 """
 
 from __future__ import annotations
 
 import argparse
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -20,6 +26,7 @@ from omegaconf import OmegaConf
 
 from readlit.data.latent_cache import vae_fingerprint
 from readlit.data.preprocess.latents import build_latent_cache
+from readlit.resolvers import PROJECT_ROOT
 from readlit.utils.compose import compose_app
 
 # The audio encoder does not change the data path being compared; the linear one needs no stage-1 checkpoint.
@@ -68,13 +75,62 @@ def bench_latents(experiment: str, overrides: list[str], steps: int) -> dict[str
     return {"on_the_fly_s_per_step": on_the_fly, "cached_s_per_step": from_cache, "speedup": on_the_fly / from_cache}
 
 
+# Runs in a child process: argv = vae yaml, latent frames, tile frames, pixel size. Prints peak growth and output MiB.
+_DECODE_CHILD = """
+import sys, torch
+from omegaconf import OmegaConf
+from readlit.vae import VideoVAE
+
+def status(key):
+    return next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith(key + ":"))
+
+torch.set_num_threads(1)
+arch = OmegaConf.to_container(OmegaConf.load(sys.argv[1]).architecture)
+vae = VideoVAE(architecture=arch, tile_frames=int(sys.argv[3]), tile_context=2)
+side = int(sys.argv[4]) // vae.spatial_ratio
+z = torch.randn(1, vae.latent_channels, int(sys.argv[2]), side, side)
+with torch.no_grad():
+    vae.decode(z[:, :, :2])  # the first convolutions allocate kernels and caches once
+    open("/proc/self/clear_refs", "w").write("5")  # high-water mark := now, so set-up does not hide the peak
+    base = status("VmRSS")
+    out = vae.decode(z)
+print((status("VmHWM") - base) / 1024, out.numel() * 4 / 2**20)
+"""
+
+
+def decode_peak_mib(vae: str, latent_frames: int, tile_frames: int, size: int) -> tuple[float, float]:
+    """Peak RSS growth (MiB) of one decode in a fresh process, and the decoded video's size (MiB)."""
+    args = [sys.executable, "-c", _DECODE_CHILD, str(PROJECT_ROOT / "conf" / "vae" / f"{vae}.yaml"),
+            str(latent_frames), str(tile_frames), str(size)]
+    peak, output = subprocess.run(args, capture_output=True, text=True, check=True).stdout.split()
+    return float(peak), float(output)
+
+
+def bench_decode(vae: str = "demo", frames: tuple[int, ...] = (9, 33, 65), size: int = 64,
+                 tile_frames: int = 4) -> list[dict[str, float]]:
+    """Working memory (peak minus output, MiB) of tiled and whole decodes per latent length; Linux only."""
+    rows = []
+    for latent_frames in frames:
+        tiled, output = decode_peak_mib(vae, latent_frames, tile_frames, size)
+        whole, _ = decode_peak_mib(vae, latent_frames, 10**6, size)
+        rows.append({"latent_frames": latent_frames, "output_mib": output, "tiled_mib": tiled - output,
+                     "whole_mib": whole - output})
+    return rows
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("what", choices=["latents"])
+    parser.add_argument("what", choices=["latents", "decode"])
     parser.add_argument("--experiment", default="demo_a2v")
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("overrides", nargs="*", help="Hydra overrides of the experiment")
     args = parser.parse_args(argv)
+    if args.what == "decode":
+        print("vae=demo at 64x64, 1 thread: working memory of one decode (peak RSS growth minus the output)")
+        for row in bench_decode():
+            print(f"{row['latent_frames']:>3} latent frames: tiled {row['tiled_mib']:6.0f} MiB, "
+                  f"one window {row['whole_mib']:6.0f} MiB (output {row['output_mib']:.0f} MiB)")
+        return
     result = bench_latents(args.experiment, args.overrides, args.steps)
     print(f"{args.experiment}, batch of the experiment, {args.steps} timed steps, {torch.get_num_threads()} threads: "
           f"on the fly {result['on_the_fly_s_per_step']:.3f} s/step, from cached latents "

@@ -5,6 +5,7 @@ import math
 
 import pytest
 
+from readlit.errors import ConfigError
 from readlit.evaluate import evaluate
 from readlit.train import train
 from tests.helpers import compose_app, compose_train
@@ -57,5 +58,11 @@ def test_demo_scores_held_out_faces_with_controls(a2v_ckpt, tmp_path):
     assert sample["means"]["sync_truth"] > 0.9  # the measure on ground truth, whatever the model
     for name in ("generated.mp4", "generated_wo_ans.mp4", "mouth_sync.png"):
         assert (tmp_path / name).stat().st_size > 0
-    section = "\n".join(demo.a2v_section({"test/loss": 0.5}, None, tmp_path / "curves.png", sample))
+    section = "\n".join(demo.a2v_section({"test/loss": 0.5}, None, tmp_path / "curves.png", sample, 0.08))
     assert "| mean |" in section and "shuffled" in section
+
+
+def test_eval_refuses_an_unknown_long_video_method_before_loading(tmp_path):
+    cfg = compose_app("eval", ["ckpt=/nonexistent.ckpt", "long_video=async", f"out={tmp_path}"], tmp_path)
+    with pytest.raises(ConfigError, match="method='async'"):
+        evaluate(cfg)

@@ -44,13 +44,15 @@ class TimedVelocity(torch.nn.Module):
 
 
 def generate_split(pipeline: TalkingHeadPipeline, sampler: ANSSampler, dataset: Dataset, out: Path, seed: int,
-                   data_seed: int | None = None, limit: int | None = None, progress: bool = True) -> dict[str, Any]:
+                   data_seed: int | None = None, limit: int | None = None, progress: bool = True,
+                   method: str = "ans") -> dict[str, Any]:
     """Write ``out/generated/<clip>.mp4`` and ``out/reference/<clip>.mp4`` for the first ``limit`` clips.
 
     Args:
         dataset: items with ``video`` (3, F, H, W), ``ref`` (3, H, W), ``audio`` (S,), ``clip_id``.
         seed: noise seed of clip i is ``seed + i``.
         data_seed: the synthetic dataset's seed (names its faces for mouth-sync), or None for real data.
+        method: how clips join (:meth:`TalkingHeadPipeline.generate`): ``ans``, ``independent`` or ``fuse``.
     """
     generated, reference = out / "generated", out / "reference"
     generated.mkdir(parents=True, exist_ok=True)
@@ -64,7 +66,8 @@ def generate_split(pipeline: TalkingHeadPipeline, sampler: ANSSampler, dataset: 
             item = dataset[index]
             name, audio = item["clip_id"], item["audio"]
             timed.seconds, start = 0.0, time.perf_counter()
-            video = pipeline.generate(item["ref"], audio, sampler, torch.Generator().manual_seed(seed + index))
+            video = pipeline.generate(item["ref"], audio, sampler, torch.Generator().manual_seed(seed + index),
+                                      method=method)
             runtime[name] = {"backbone": timed.seconds, "total": time.perf_counter() - start}
             _write_pair(pipeline, generated, reference, name, video, item, data_seed)
     finally:
