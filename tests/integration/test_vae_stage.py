@@ -160,16 +160,16 @@ def test_motion_term_compares_frame_changes_only():
 
 
 def test_mouth_term_counts_only_the_masked_pixels():
-    from readlit.lit.vae_module import masked_l1
+    from readlit.lit.vae_module import masked_mse
 
     video = torch.zeros(2, 3, 5, 4, 4)
     recon = video.clone()
     recon[:, :, :, 0, 0] = 0.5
     mask = torch.zeros(2, 4, 4)
     mask[:, 1:3, 1:3] = 1.0
-    assert masked_l1(recon, video, mask) == 0  # the error lies outside the mask
+    assert masked_mse(recon, video, mask) == 0  # the error lies outside the mask
     mask[:, 0, 0] = 1.0
-    torch.testing.assert_close(masked_l1(recon, video, mask), torch.tensor(0.5 / 5))
+    torch.testing.assert_close(masked_mse(recon, video, mask), torch.tensor(0.5**2 / 5))  # 1 of 5 pixels
 
 
 def test_mouth_weight_needs_a_mask_and_synthetic_clips_bring_one(train_cfg):
