@@ -1,11 +1,11 @@
 """``make demo``: the READ pipeline on synthetic talking heads, on a CPU, with a report.
 
 Stages run through ``python -m readlit.train`` into ``logs/demo/<stage>``; a stage whose
-``metrics.json`` exists is reused, not retrained (``--retrain`` forces it). Implemented stages so far:
-the video VAE (shipped, with a round-trip check of the mouth), SpeechAE pre-training, the A2V-DiT with
-ANS, and a generated video of a held-out face with held-out speech, scored with the mouth-sync measure.
-The report (``logs/demo/report.md``) links a synthetic sample, the generated video, learning curves and
-the held-out numbers.
+``metrics.json`` exists is reused, not retrained (``--retrain`` forces it). The stages: the video VAE
+(shipped, with a round-trip check of the mouth), SpeechAE pre-training and the A2V-DiT with ANS. Then every
+held-out face speaks held-out speech, scored for lip sync against a shuffled-audio control, and for seams
+against the same clips without ANS. The report (``logs/demo/report.md``) links a synthetic sample, the
+generated videos, learning curves and the held-out numbers.
 """
 
 import argparse
