@@ -43,7 +43,7 @@ from readlit.eval.report import write_report
 from readlit.eval.syncnet import SyncScore
 from readlit.eval.weights import local_path, missing_message
 from readlit.generate import check_device, load_pipeline
-from readlit.pipeline import clip_overlap
+from readlit.pipeline import check_method
 
 METRICS = ("fid", "fvd", "sync", "e_fid", "psnr", "ssim", "lpips", "mouth_sync")
 
@@ -218,7 +218,7 @@ def score_folders(cfg: DictConfig) -> dict[str, Any]:
 def generate_and_score(cfg: DictConfig) -> dict[int, dict[str, Any]]:
     """Generate the test split for each length in ``cfg.frames`` with ``cfg.ckpt``, then score each length."""
     device = check_device(cfg.device)
-    clip_overlap(cfg.long_video, 2)  # refuses an unknown method before the model loads
+    check_method(cfg.long_video, key="long_video")  # before the model loads
     pipeline, facts = load_pipeline(cfg.ckpt, device, ema=True)
     sampler = instantiate(cfg.sampler, clip_frames=cfg.sampler.clip_frames or facts["clip_frames"])
     synthetic = "seed" in cfg.data and "identities" in cfg.data

@@ -27,7 +27,7 @@ from readlit.data.image_io import load_image
 from readlit.data.video_io import write_mp4
 from readlit.errors import AudioError, ConfigError, DataError
 from readlit.lit.checkpoint import load_checkpoint
-from readlit.pipeline import TalkingHeadPipeline, clip_overlap, to_uint8_frames
+from readlit.pipeline import TalkingHeadPipeline, check_method, to_uint8_frames
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +71,7 @@ def generate(cfg: DictConfig) -> dict[str, Any]:
     """Write ``cfg.out``; returns what was made (frames, seconds, timings)."""
     device = check_device(cfg.device)
     out = check_output(cfg.out)
-    clip_overlap(cfg.long_video, 2)  # refuses an unknown method before the model loads
+    check_method(cfg.long_video, key="long_video")  # before the model loads
     for key in ("image", "speech"):  # cheap checks before the model loads; the files are read below
         if not Path(cfg[key]).expanduser().is_file():
             raise DataError(f"{'audio' if key == 'speech' else key}={cfg[key]}: no such file")

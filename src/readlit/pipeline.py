@@ -28,11 +28,16 @@ from readlit.vae import VideoVAE
 METHODS = ("ans", "independent", "fuse")
 
 
+def check_method(method: str, key: str = "method") -> str:
+    """``method`` if it is a long-video method, else a ConfigError naming the config ``key``."""
+    if method not in METHODS:
+        raise ConfigError(f"{key}={method!r}: expected one of {', '.join(METHODS)}")
+    return method
+
+
 def clip_overlap(method: str, clip_frames: int) -> int:
     """Latent frames consecutive clips share: ANS's motion frame, none "w/o ANS", a quarter clip when fusing."""
-    if method not in METHODS:
-        raise ConfigError(f"method={method!r}: expected one of {', '.join(METHODS)}")
-    return {"ans": 1, "independent": 0, "fuse": max(1, clip_frames // 4)}[method]
+    return {"ans": 1, "independent": 0, "fuse": max(1, clip_frames // 4)}[check_method(method)]
 
 
 @dataclass(frozen=True)

@@ -40,7 +40,7 @@ def keys(tmp_path: Path, **changed: str) -> list[str]:
     ({"out": "{tmp}/video.avi"}, "must end in .mp4"),
     ({"device": "cuda:7"}, "device=cuda:7 but this machine has no such CUDA GPU"),
     ({"device": "tpu"}, "device=tpu is not a device name"),
-    ({"long_video": "async"}, "method='async': expected one of ans, independent, fuse"),
+    ({"long_video": "async"}, "long_video='async': expected one of ans, independent, fuse"),
     ({}, "is a 'speechae' checkpoint; a 'a2v' checkpoint is needed here"),
     ({"ckpt": "/nonexistent/last.ckpt"}, "ckpt=/nonexistent/last.ckpt: no such checkpoint file"),
 ])

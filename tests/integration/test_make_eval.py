@@ -64,5 +64,5 @@ def test_demo_scores_held_out_faces_with_controls(a2v_ckpt, tmp_path):
 
 def test_eval_refuses_an_unknown_long_video_method_before_loading(tmp_path):
     cfg = compose_app("eval", ["ckpt=/nonexistent.ckpt", "long_video=async", f"out={tmp_path}"], tmp_path)
-    with pytest.raises(ConfigError, match="method='async'"):
+    with pytest.raises(ConfigError, match="long_video='async': expected one of"):
         evaluate(cfg)
