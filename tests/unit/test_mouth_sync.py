@@ -93,6 +93,8 @@ def test_best_offset_finds_a_known_lag(lag):
 class _Exact(torch.nn.Module):
     """A stand-in VAE whose round trip is exact, or shuffles frames in time (mouth out of step)."""
 
+    temporal_ratio = 8
+
     def __init__(self, shuffle: bool):
         super().__init__()
         self.shuffle = shuffle
@@ -121,3 +123,15 @@ def test_roundtrip_scores_psnr_and_mouth_correlation_per_identity(shuffle):
     else:
         assert result["psnr"] > 100 and result["mouth_corr"] == result["mouth_corr_input"]
         assert result["mouth_corr_io"] == pytest.approx(1.0)
+    # the synthetic mouth moves within 8-frame spans: their means lose much of it, but not all
+    assert 0.2 < result["mouth_corr_latent_mean"] < 0.8
+
+
+def test_hold_latent_means_keeps_frame_zero_and_averages_each_span():
+    from readlit.eval.vae_roundtrip import hold_latent_means
+
+    held = hold_latent_means(np.array([5.0, 1.0, 3.0, 10.0, 20.0]), ratio=2)
+    np.testing.assert_array_equal(held, [5.0, 2.0, 2.0, 15.0, 15.0])
+    np.testing.assert_array_equal(hold_latent_means(np.arange(9.0), ratio=8), [0.0] + [4.5] * 8)
+    with pytest.raises(ValueError, match=r"1 \+ 2k"):
+        hold_latent_means(np.arange(4.0), ratio=2)
