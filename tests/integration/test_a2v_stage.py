@@ -114,6 +114,29 @@ def test_demo_a2v_overfits_one_batch(train_cfg, speechae_ckpt):
     assert losses[-1] < 0.02 * losses[0]
 
 
+def test_mouth_weight_weighs_the_latent_positions_the_mouth_mask_reaches(train_cfg, speechae_ckpt):
+    cfg = train_cfg("experiment=demo_a2v", *FAST, f"model.speechae_ckpt={speechae_ckpt}", "model.mouth_weight=4")
+    model = instantiate(cfg.model)
+    z0 = torch.zeros(2, 32, 3, 8, 8)  # the demo VAE's 8x8 latents of 64x64 frames
+    mask = torch.zeros(2, 64, 64)
+    mask[:, 40:50, 20:30] = 1.0  # rows 5-6, columns 2-3 of the latent grid
+    weight = model.position_weight({"mouth_mask": mask}, z0)
+    expected = torch.ones(2, 8, 8)
+    expected[:, 5:7, 2:4] = 5.0
+    torch.testing.assert_close(weight, expected)
+    with pytest.raises(ConfigError, match="mouth_mask"):
+        model.position_weight({}, z0)
+    assert model.training_step(next(iter(_datamodule(cfg).train_dataloader())), 0).isfinite()
+    unweighted = train_cfg("experiment=demo_a2v", *FAST, f"model.speechae_ckpt={speechae_ckpt}", "model.mouth_weight=0")
+    assert instantiate(unweighted.model).position_weight({}, z0) is None  # the paper's loss needs no mask
+
+
+def _datamodule(cfg):
+    datamodule = instantiate(cfg.data)
+    datamodule.setup("fit")
+    return datamodule
+
+
 def test_ablation_audio_encoders_need_no_checkpoint(train_cfg):
     for mode in ("speechae_scratch", "linear"):
         cfg = train_cfg("experiment=demo_a2v", *FAST, f"model.audio_encoder={mode}", "model.speechae_ckpt=null")

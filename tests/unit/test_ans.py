@@ -60,3 +60,15 @@ def test_condition_dropout_rates():
 def test_bad_probability_is_a_config_error():
     with pytest.raises(ConfigError, match="model.ans.sync_prob=1.5"):
         ANSProcess(sync_prob=1.5)
+
+
+def test_position_weights_give_a_weighted_mean_over_each_frame():
+    ans = ANSProcess()
+    noised = ans.forward_process(torch.randn(2, 3, 4, 2, 2), torch.Generator().manual_seed(0))
+    v_hat = torch.randn(2, 3, 4, 2, 2)
+    torch.testing.assert_close(ans.loss(v_hat, noised, torch.full((2, 2, 2), 5.0)), ans.loss(v_hat, noised))
+    # all weight on position (1, 0): the loss is that position's squared error, averaged over channels and frames
+    weight = torch.zeros(2, 2, 2)
+    weight[:, 1, 0] = 3.0
+    error = (v_hat - noised.target)[:, :, 1:, 1, 0].square().mean()
+    torch.testing.assert_close(ans.loss(v_hat, noised, weight), error)

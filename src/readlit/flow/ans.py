@@ -98,13 +98,22 @@ class ANSProcess:
         mask[0] = 0.0
         return NoisedBatch(z_t=(1 - tt) * z0 + tt * eps, t=t, target=eps - z0, mask=mask)
 
-    def loss(self, v_hat: torch.Tensor, noised: NoisedBatch) -> torch.Tensor:
-        """Eq. 15: MSE(v_hat, v) averaged over every frame but the reference (which gets no gradient)."""
-        return self.per_sample_loss(v_hat, noised).mean()
+    def loss(self, v_hat: torch.Tensor, noised: NoisedBatch, weight: torch.Tensor | None = None) -> torch.Tensor:
+        """Eq. 15: MSE(v_hat, v) averaged over every frame but the reference (which gets no gradient).
 
-    def per_sample_loss(self, v_hat: torch.Tensor, noised: NoisedBatch) -> torch.Tensor:
-        """(B,) the loss of each sample (for binning by t)."""
-        error = (v_hat.float() - noised.target.float()).square().mean(dim=(1, 3, 4))  # (B, 1 + f)
+        ``weight`` (B, h, w) > 0 optionally weighs latent positions (a weighted mean over each frame).
+        """
+        return self.per_sample_loss(v_hat, noised, weight).mean()
+
+    def per_sample_loss(self, v_hat: torch.Tensor, noised: NoisedBatch,
+                        weight: torch.Tensor | None = None) -> torch.Tensor:
+        """(B,) the loss of each sample (for binning by t); ``weight`` as in :meth:`loss`."""
+        error = (v_hat.float() - noised.target.float()).square().mean(dim=1)  # (B, 1 + f, h, w)
+        if weight is None:
+            error = error.mean(dim=(2, 3))
+        else:
+            weight = rearrange(weight.float(), "b h w -> b 1 h w")
+            error = (error * weight).sum(dim=(2, 3)) / weight.sum(dim=(2, 3))
         return (error * noised.mask).sum(dim=1) / noised.mask.sum()
 
     def dropout(self, batch: int, device: torch.device,
