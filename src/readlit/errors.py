@@ -35,3 +35,9 @@ def one_line(err: BaseException, limit: int = 200) -> str:
     """The type and first line of an exception's message, so readlit's own errors stay on one line."""
     lines = str(err).strip().splitlines()
     return f"{type(err).__name__}: {lines[0][:limit] if lines else ''}"
+
+
+def missing_mouth_mask() -> ConfigError:
+    """The error of a mouth-weighted loss (``model.mouth_weight`` > 0) on batches without a ``mouth_mask``."""
+    return ConfigError("model.mouth_weight > 0 needs a mouth_mask (B, H, W) in each batch (the synthetic data "
+                       "renders one); set model.mouth_weight=0 for data without it")

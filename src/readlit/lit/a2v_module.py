@@ -26,7 +26,7 @@ from einops import rearrange
 from lightning import LightningModule
 from torchmetrics import MeanMetric, SumMetric
 
-from readlit.errors import CheckpointError, ConfigError
+from readlit.errors import CheckpointError, ConfigError, missing_mouth_mask
 from readlit.flow.ans import ANSProcess
 from readlit.lit.checkpoint import load_checkpoint, tag_checkpoint
 from readlit.nn.a2v_dit import A2VDiT
@@ -199,8 +199,7 @@ class A2VLitModule(LightningModule):
         if self.mouth_weight == 0:
             return None
         if "mouth_mask" not in batch:
-            raise ConfigError("model.mouth_weight > 0 needs a mouth_mask (B, H, W) in each batch (the synthetic "
-                              "data renders one); set model.mouth_weight=0 for data without it")
+            raise missing_mouth_mask()
         mask = F.adaptive_max_pool2d(batch["mouth_mask"].float()[:, None], z0.shape[-2:])[:, 0]
         return 1.0 + self.mouth_weight * mask
 

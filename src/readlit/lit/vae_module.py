@@ -25,7 +25,7 @@ from lightning.pytorch.utilities import rank_zero_only
 from torchmetrics import MeanMetric, Metric
 from torchmetrics.image import PeakSignalNoiseRatio, StructuralSimilarityIndexMeasure
 
-from readlit.errors import CheckpointError, ConfigError
+from readlit.errors import CheckpointError, ConfigError, missing_mouth_mask
 from readlit.frames import check_frame_count
 from readlit.lit.checkpoint import tag_checkpoint
 from readlit.vae import VideoVAE
@@ -189,8 +189,7 @@ class VAELitModule(LightningModule):
         if mouth_mask is not None:
             terms["mouth"] = masked_mse(recon, video, mouth_mask)
         elif self.weights["mouth"] > 0:
-            raise ConfigError("model.mouth_weight > 0 needs a mouth_mask (B, H, W) in each batch (the synthetic "
-                              "data renders one); set model.mouth_weight=0 for data without it")
+            raise missing_mouth_mask()
         if self.perceptual is not None:
             terms["perceptual"] = self._perceptual_loss(recon, video)
         terms["loss"] = sum(self.weights[key] * value for key, value in terms.items())
