@@ -95,9 +95,7 @@ def test_demo_a2v_overfits_one_batch(train_cfg, speechae_ckpt):
     torch.manual_seed(0)
     cfg = train_cfg("experiment=demo_a2v", *FAST, f"model.speechae_ckpt={speechae_ckpt}")
     model = instantiate(cfg.model)
-    datamodule = instantiate(cfg.data)
-    datamodule.setup("fit")
-    batch = next(iter(datamodule.train_dataloader()))
+    batch = next(iter(_datamodule(cfg).train_dataloader()))
     z0 = model.latents(batch)
     c = model.audio_latents(model.audio, batch, z0.shape[2] - 1)
     noised = model.ans.forward_process(z0, torch.Generator().manual_seed(0))  # one fixed noisy sample
@@ -126,6 +124,7 @@ def test_mouth_weight_weighs_the_latent_positions_the_mouth_mask_reaches(train_c
     torch.testing.assert_close(weight, expected)
     with pytest.raises(ConfigError, match="mouth_mask"):
         model.position_weight({}, z0)
+    model.log = lambda *args, **kwargs: None  # no trainer attached
     assert model.training_step(next(iter(_datamodule(cfg).train_dataloader())), 0).isfinite()
     unweighted = train_cfg("experiment=demo_a2v", *FAST, f"model.speechae_ckpt={speechae_ckpt}", "model.mouth_weight=0")
     assert instantiate(unweighted.model).position_weight({}, z0) is None  # the paper's loss needs no mask
