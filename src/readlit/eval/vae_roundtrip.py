@@ -45,8 +45,8 @@ def hold_latent_means(series: np.ndarray, ratio: int) -> np.ndarray:
     """
     if series.ndim != 1 or (len(series) - 1) % ratio:
         raise ValueError(f"need a 1-D series of 1 + {ratio}k frames, got shape {series.shape}")
-    spans = rearrange(series[1:], "(k r) -> k r", r=ratio).mean(axis=1, keepdims=True)
-    return np.concatenate([series[:1], rearrange(np.broadcast_to(spans, (len(spans), ratio)), "k r -> (k r)")])
+    means = rearrange(series[1:], "(k r) -> k r", r=ratio).mean(axis=1)
+    return np.concatenate([series[:1], np.repeat(means, ratio)])
 
 
 def clip_psnr(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
