@@ -127,6 +127,20 @@ def test_roundtrip_scores_psnr_and_mouth_correlation_per_identity(shuffle):
     assert 0.2 < result["mouth_corr_latent_mean"] < 0.8
 
 
+@pytest.mark.parametrize("shuffle", [False, True])
+def test_session_roundtrip_scores_whole_sessions_in_one_piece(shuffle):
+    from readlit.data.synthetic_datamodule import SyntheticTalkingHeads
+    from readlit.eval.vae_roundtrip import session_roundtrip
+
+    dataset = SyntheticTalkingHeads(0, [36, 37], 1, 100, 33, 48, 64, 25, 16000, True, 50, None)
+    result = session_roundtrip(_Exact(shuffle), dataset, progress=False)
+    assert result["sessions"] == 2 and result["session_frames"] == 97  # 100 frames cut to 1 + 8k
+    if shuffle:
+        assert result["psnr_session"] < 40 and abs(result["mouth_corr_session"]) < 0.5
+    else:
+        assert result["psnr_session"] > 100 and result["mouth_corr_session"] > 0.95
+
+
 def test_hold_latent_means_keeps_frame_zero_and_averages_each_span():
     from readlit.eval.vae_roundtrip import hold_latent_means
 
