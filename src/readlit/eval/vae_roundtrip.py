@@ -62,6 +62,11 @@ def clip_psnr(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return -10 * torch.log10(mse.clamp_min(1e-12))
 
 
+def _check_rendered(dataset: SyntheticTalkingHeads) -> None:
+    if not dataset.return_video:
+        raise ConfigError("the round trip needs rendered clips: build the dataset with return_video=true")
+
+
 @torch.no_grad()
 def roundtrip(vae: VideoVAE, dataset: SyntheticTalkingHeads, batch_size: int = 4,
               progress: bool = True) -> dict[str, Any]:
@@ -74,8 +79,7 @@ def roundtrip(vae: VideoVAE, dataset: SyntheticTalkingHeads, batch_size: int = 4
         frame's mean: the most a latent with one opening per latent frame allows), each the mean over
         identities, plus per-identity values.
     """
-    if not dataset.return_video:
-        raise ConfigError("the round trip needs rendered clips: build the dataset with return_video=true")
+    _check_rendered(dataset)
     psnr: list[float] = []
     series: dict[str, dict[str, list[np.ndarray]]] = {}
     index = 0
@@ -113,8 +117,7 @@ def session_roundtrip(vae: VideoVAE, dataset: SyntheticTalkingHeads, progress: b
         ``psnr_session`` (dB) and ``mouth_corr_session`` (true vs reconstructed opening per session), each the
         mean over sessions, ``session_frames`` (each session cut to its longest 1 + 8k prefix) and ``sessions``.
     """
-    if not dataset.return_video:
-        raise ConfigError("the round trip needs rendered clips: build the dataset with return_video=true")
+    _check_rendered(dataset)
     psnr, corr = [], []
     for face, session in tqdm(list(zip(dataset.faces, dataset.sessions, strict=True)), desc="whole sessions",
                               disable=not progress):
