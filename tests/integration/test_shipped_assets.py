@@ -1,8 +1,9 @@
 """The demo VAEs shipped in assets/ load through vae=local and still give the numbers their folders record.
 
 assets/demo_vae is phase 1 of the demo VAE (experiment=demo_vae); assets/demo_vae_mouth is that VAE fine-tuned
-with the mouth term; assets/demo_vae_long, which make demo uses, is the last fine-tuned on longer windows (see
-each folder's PROVENANCE.md).
+with the mouth term; assets/demo_vae_long and demo_vae_long2 are it fine-tuned on longer windows; and
+assets/demo_vae_decoder, which make demo uses, is the last with its decoder fine-tuned alone (see each folder's
+PROVENANCE.md).
 """
 
 import json
@@ -14,7 +15,8 @@ from omegaconf import OmegaConf
 from readlit.eval.vae_roundtrip import run_roundtrip
 from readlit.resolvers import PROJECT_ROOT
 
-ASSETS = [PROJECT_ROOT / "assets" / name for name in ("demo_vae", "demo_vae_mouth", "demo_vae_long")]
+ASSETS = [PROJECT_ROOT / "assets" / name for name in ("demo_vae", "demo_vae_mouth", "demo_vae_long",
+                                                          "demo_vae_long2", "demo_vae_decoder")]
 
 
 @pytest.mark.parametrize("shipped", ASSETS, ids=lambda path: path.name)
