@@ -25,6 +25,7 @@ Shape letters: S Whisper tokens, L Whisper layers (hidden states), Da width, F f
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import av
 import numpy as np
@@ -35,6 +36,8 @@ from transformers import WhisperConfig, WhisperFeatureExtractor, WhisperModel
 from transformers.models.whisper.modeling_whisper import WhisperEncoder
 
 from readlit.errors import HUB_ID, AudioError, CheckpointError, ConfigError, DataError, one_line
+from readlit.utils.fingerprint import state_fingerprint
+from readlit.utils.plain import plain
 
 # Whisper's fixed token rate: 100 mel frames/s (10 ms hop), halved by the stride-2 second conv.
 WHISPER_TOKENS_PER_SECOND = 50
@@ -151,6 +154,11 @@ class WhisperFrontEnd(torch.nn.Module):
                 "give exactly one of audio.pretrained (a Hugging Face id or local folder) "
                 f"and audio.random_config; got pretrained={pretrained!r}, random_config={random_config!r}"
             )
+        self._kwargs = dict(pretrained=pretrained, random_config=plain(random_config), window_tokens=window_tokens,
+                            hidden_states=hidden_states, dim=dim, fps=fps, sample_rate=sample_rate, seed=seed)
+        if pretrained is not None and Path(pretrained).expanduser().is_dir():
+            self._kwargs["pretrained"] = str(Path(pretrained).expanduser().resolve())
+        self._fingerprint: str | None = None
         self.tokens_per_frame = _tokens_per_frame(fps)
         _check_window(window_tokens, self.tokens_per_frame, fps)
         self.window_tokens = window_tokens
@@ -170,6 +178,16 @@ class WhisperFrontEnd(torch.nn.Module):
         self.samples_per_token = self.chunk_samples // self.tokens_per_chunk
         self.encoder = encoder.requires_grad_(False)
         self.train(False)
+
+    def reference(self) -> dict[str, Any]:
+        """The arguments that rebuild this front end (a checkpoint stores them, not the weights)."""
+        return dict(self._kwargs)
+
+    def fingerprint(self) -> str:
+        """sha256 of the encoder's weights, computed once (the encoder is frozen)."""
+        if self._fingerprint is None:
+            self._fingerprint = state_fingerprint(self)
+        return self._fingerprint
 
     def train(self, mode: bool = True) -> WhisperFrontEnd:
         """Stay in eval mode whatever ``mode`` is: the encoder is frozen and dropout must stay off."""

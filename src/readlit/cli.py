@@ -7,6 +7,7 @@ exists. Problems found while a job runs (a missing data folder, a wrong checkpoi
 the job's half-made output folder is removed unless it already holds checkpoints.
 """
 
+import re
 import shutil
 import sys
 from collections.abc import Callable
@@ -17,14 +18,16 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.core.override_parser.overrides_parser import OverridesParser
-from hydra.errors import HydraException
+from hydra.errors import HydraException, InstantiationException
 from omegaconf import DictConfig
 from omegaconf.errors import MissingMandatoryValue, OmegaConfBaseException
 
-from readlit.errors import ReadlitError
+from readlit.errors import ReadlitError, qualify
 from readlit.resolvers import PROJECT_ROOT
 
 CONFIG_DIR = PROJECT_ROOT / "conf"
+# Hydra's instantiate ends its error messages with the config node the failing object was built from.
+_FULL_KEY = re.compile(r"full_key: (\S+)\s*$")
 # Hydra flags that take a value in the next argument.
 _VALUE_FLAGS = {"--config-path", "-cp", "--config-name", "-cn", "--config-dir", "-cd", "--cfg", "-c",
                 "--package", "-p", "--info", "--experimental-rerun"}
@@ -71,6 +74,9 @@ def _first_of_sweeps(overrides: list[str]) -> list[str]:
 
 def check_composes(config_name: str, argv: list[str]) -> None:
     """Compose the config the command line asks for; exit 2 with one line if it cannot be composed."""
+    if not CONFIG_DIR.is_dir():
+        fail(f"readlit's configs are not at {CONFIG_DIR}: readlit runs from a clone, installed editable "
+             "(pip install -e . in the clone, as make does)")
     try:
         overrides = _first_of_sweeps(_overrides(argv))
         GlobalHydra.instance().clear()
@@ -91,18 +97,31 @@ def _remove_output_dir_without_checkpoints() -> None:
 
 
 def user_error(err: BaseException | None) -> str | None:
-    """The message of the input problem behind ``err``, if it is one.
+    """The message of the input problem behind ``err``, if it is one, with its parameter named by config key.
 
-    Hydra's instantiate wraps errors raised in constructors, so the whole cause chain is searched.
+    Hydra's instantiate wraps errors raised in constructors and reports the config node (``full_key``) the object
+    was built from, so the whole cause chain is searched and the innermost node qualifies the message.
     """
+    node = ""
     while err is not None:
         if isinstance(err, ReadlitError):
-            return str(err)
+            return qualify(node, str(err))
         if isinstance(err, MissingMandatoryValue):
             key = err.full_key or "a required key"
             return f"config: {key} is required (it is ??? in the config); set {key}=... on the command line"
+        if isinstance(err, InstantiationException):
+            found = _FULL_KEY.search(str(err))
+            node = found.group(1) if found else node
         err = err.__cause__ or err.__context__
     return None
+
+
+def run_tool(run: Callable[[], Any]) -> Any:
+    """Run a small tool's work (an argparse ``main``), turning input problems into one line and exit code 2."""
+    try:
+        return run()
+    except ReadlitError as err:
+        fail(str(err))
 
 
 def run_task(task: Callable[[DictConfig], Any], cfg: DictConfig) -> Any:

@@ -33,9 +33,7 @@ from readlit.eval.mouth_sync import mouth_opening  # noqa: E402
 from readlit.eval.mouth_sync_metric import score_video  # noqa: E402
 from readlit.eval.seams import seam_frames, seam_jump  # noqa: E402
 from readlit.eval.vae_roundtrip import run_roundtrip  # noqa: E402
-from readlit.lit.a2v_module import A2VLitModule  # noqa: E402
-from readlit.lit.checkpoint import load_checkpoint  # noqa: E402
-from readlit.pipeline import clip_overlap, to_uint8_frames  # noqa: E402
+from readlit.pipeline import TalkingHeadPipeline, clip_overlap, to_uint8_frames  # noqa: E402
 from readlit.resolvers import PROJECT_ROOT  # noqa: E402
 from readlit.sampling.ans_sampler import ANSSampler, clip_starts, padded_length  # noqa: E402
 from readlit.sampling.cfg import Guidance  # noqa: E402
@@ -166,9 +164,8 @@ def generate_held_out(out: Path, seconds: float = 6.0) -> dict[str, Any]:
     the next identity's audio (the control: scored against the identity's own audio, so lip sync must drop to
     chance); and "w/o ANS" (independent clips, same seed), whose seam jump is compared with ANS's.
     """
-    pipeline, facts = A2VLitModule.pipeline_from_checkpoint(
-        load_checkpoint(out / "a2v" / "checkpoints" / "last.ckpt", stage="a2v"), torch.device("cpu"))
-    f, ratio = facts["clip_frames"], pipeline.vae.temporal_ratio
+    pipeline = TalkingHeadPipeline.from_checkpoint(out / "a2v" / "checkpoints" / "last.ckpt")
+    f, ratio = pipeline.clip_frames, pipeline.vae.temporal_ratio
     sampler = ANSSampler(steps=8, clip_frames=f, guidance=Guidance("split", 6.0, 2.0))
     num_frames = 1 + ratio * int(seconds * 25 // ratio)
     latents = 1 + (num_frames - 1) // ratio

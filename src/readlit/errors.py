@@ -2,9 +2,16 @@
 
 Every input problem raises a :class:`ReadlitError` subclass whose message names the problem and the fix.
 The command-line entry points print it on one line and exit with code 2, without a traceback.
+
+Library code names its *own* parameter (``sigma=-1 must be positive``); it cannot know where a config put it.
+The CLI knows: Hydra reports the config node an object was built from (``model.ans``), and :func:`qualify` turns
+the message into ``model.ans.sigma=-1 must be positive``. A component that builds a sub-component from a partial
+wraps the call in :func:`scope` so the sub-component's parameters are named from the component's.
 """
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 
 class ReadlitError(Exception):
@@ -37,7 +44,24 @@ def one_line(err: BaseException, limit: int = 200) -> str:
     return f"{type(err).__name__}: {lines[0][:limit] if lines else ''}"
 
 
-def missing_mouth_mask() -> ConfigError:
-    """The error of a mouth-weighted loss (``model.mouth_weight`` > 0) on batches without a ``mouth_mask``."""
-    return ConfigError("model.mouth_weight > 0 needs a mouth_mask (B, H, W) in each batch (the synthetic data "
-                       "renders one); set model.mouth_weight=0 for data without it")
+# A message about a parameter starts with "name=value" (the name possibly dotted: "guidance.mode=...").
+_PARAMETER = re.compile(r"^[A-Za-z_][\w.]*=")
+
+
+def qualify(prefix: str, message: str) -> str:
+    """``prefix.message`` when ``message`` starts with a parameter (``name=...``) not already under ``prefix``."""
+    if not prefix or not _PARAMETER.match(message) or message.startswith(f"{prefix}."):
+        return message
+    return f"{prefix}.{message}"
+
+
+@contextmanager
+def scope(prefix: str) -> Iterator[None]:
+    """Name the parameters in ReadlitErrors raised inside the block from ``prefix`` (a sub-component's argument)."""
+    try:
+        yield
+    except ReadlitError as err:
+        qualified = qualify(prefix, str(err))
+        if qualified == str(err):
+            raise
+        raise type(err)(qualified) from err

@@ -42,8 +42,8 @@ from readlit.eval.mouth_sync_metric import MouthSync
 from readlit.eval.report import write_report
 from readlit.eval.syncnet import SyncScore
 from readlit.eval.weights import local_path, missing_message
-from readlit.generate import check_device, load_pipeline
-from readlit.pipeline import check_method
+from readlit.generate import check_device
+from readlit.pipeline import TalkingHeadPipeline, check_method
 
 METRICS = ("fid", "fvd", "sync", "e_fid", "psnr", "ssim", "lpips", "mouth_sync")
 
@@ -219,8 +219,8 @@ def generate_and_score(cfg: DictConfig) -> dict[int, dict[str, Any]]:
     """Generate the test split for each length in ``cfg.frames`` with ``cfg.ckpt``, then score each length."""
     device = check_device(cfg.device)
     check_method(cfg.long_video, key="long_video")  # before the model loads
-    pipeline, facts = load_pipeline(cfg.ckpt, device, ema=True)
-    sampler = instantiate(cfg.sampler, clip_frames=cfg.sampler.clip_frames or facts["clip_frames"])
+    pipeline = TalkingHeadPipeline.from_checkpoint(cfg.ckpt, device)
+    sampler = pipeline.sampler_for(instantiate(cfg.sampler))
     synthetic = "seed" in cfg.data and "identities" in cfg.data
     results = {}
     for frames in cfg.frames or [cfg.data.num_frames]:

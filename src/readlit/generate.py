@@ -26,7 +26,6 @@ from readlit.cli import check_composes, run_task
 from readlit.data.image_io import load_image
 from readlit.data.video_io import write_mp4
 from readlit.errors import AudioError, ConfigError, DataError
-from readlit.lit.checkpoint import load_checkpoint
 from readlit.pipeline import TalkingHeadPipeline, check_method, to_uint8_frames
 
 log = logging.getLogger(__name__)
@@ -59,14 +58,6 @@ def check_output(out: str) -> Path:
     return path
 
 
-def load_pipeline(ckpt: str, device: torch.device, ema: bool) -> tuple[TalkingHeadPipeline, dict[str, Any]]:
-    """The pipeline stored in an a2v checkpoint, on ``device``, and the checkpoint's training facts."""
-    checkpoint = load_checkpoint(ckpt, stage="a2v", key="ckpt")
-    from readlit.lit.a2v_module import A2VLitModule
-
-    return A2VLitModule.pipeline_from_checkpoint(checkpoint, device, ema=ema)
-
-
 def generate(cfg: DictConfig) -> dict[str, Any]:
     """Write ``cfg.out``; returns what was made (frames, seconds, timings)."""
     device = check_device(cfg.device)
@@ -75,13 +66,12 @@ def generate(cfg: DictConfig) -> dict[str, Any]:
     for key in ("image", "speech"):  # cheap checks before the model loads; the files are read below
         if not Path(cfg[key]).expanduser().is_file():
             raise DataError(f"{'audio' if key == 'speech' else key}={cfg[key]}: no such file")
-    pipeline, facts = load_pipeline(cfg.ckpt, device, cfg.ema)
+    pipeline = TalkingHeadPipeline.from_checkpoint(cfg.ckpt, device, ema=cfg.ema, vae_path=cfg.vae_path)
     image = load_image(cfg.image, pipeline.size)
     waveform = load_audio(cfg.speech, pipeline.sample_rate)
     if waveform.numel() == 0:
         raise AudioError(f"audio={cfg.speech} has no samples")
-    clip_frames = cfg.sampler.clip_frames or facts["clip_frames"]
-    sampler = instantiate(cfg.sampler, clip_frames=clip_frames)
+    sampler = pipeline.sampler_for(instantiate(cfg.sampler))
     start = time.perf_counter()
     generator = torch.Generator().manual_seed(cfg.seed)
     video = pipeline.generate(image, waveform, sampler, generator, progress=cfg.progress, method=cfg.long_video)

@@ -1,5 +1,9 @@
 """Portrait + speech -> talking-head video: the parts a trained READ model needs at inference, in one place.
 
+:meth:`TalkingHeadPipeline.from_checkpoint` is the one way from an a2v checkpoint to inference (``generate``,
+``evaluate``, the demo and the training preview all use it or the clip path :meth:`~TalkingHeadPipeline.render_clip`).
+Nothing here imports Lightning.
+
 Frame bookkeeping (25 fps, 16 kHz): audio of S samples covers F_a = ceil(S / (sr / fps)) video frames. The
 latent sequence needs N = 1 + ceil((F_a - 1) / 8) latent frames, padded up to whole overlapping clips
 (:func:`~readlit.sampling.ans_sampler.padded_length`); the waveform is padded with silence to the pixel frames
@@ -11,7 +15,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -19,7 +25,10 @@ from einops import rearrange
 from tqdm.auto import tqdm
 
 from readlit.audio import WhisperFrontEnd
-from readlit.errors import AudioError, ConfigError
+from readlit.checkpoint import A2VHeader, CodecRef, load_checkpoint, submodule_state, trained_state
+from readlit.errors import AudioError, CheckpointError, ConfigError, one_line
+from readlit.nn.a2v_dit import A2VDiT
+from readlit.nn.audio_encoder import build_audio_encoder
 from readlit.sampling.ans_sampler import ANSSampler, clip_starts, padded_length
 from readlit.sampling.baselines import independent_clips, overlap_fuse
 from readlit.sampling.cfg import Velocity
@@ -67,20 +76,64 @@ class TalkingHeadPipeline:
 
     Args:
         vae: the video VAE (frozen).
-        frontend: Whisper front end: waveform -> per-frame windows (F, Hw, Da).
-        encode_audio: the SpeechAE encoder: windows (B, F, Hw, Da) -> audio latents (B, f, hw, da).
+        frontend: Whisper front end: waveform -> per-frame windows (F, Hw, Da); None when the pipeline is only
+            given windows (:meth:`render_clip`).
+        encode_audio: the audio encoder: windows (B, F, Hw, Da) -> audio latents (B, f, hw, da).
         velocity: the A2V-DiT as the sampler calls it.
         size: pixel size of the model's frames (square).
+        clip_frames: latent frames per clip the model was trained on (the sampler's default).
         fps, sample_rate: video frame rate and audio sample rate.
     """
 
     vae: VideoVAE
-    frontend: WhisperFrontEnd
+    frontend: WhisperFrontEnd | None
     encode_audio: Callable[[torch.Tensor], torch.Tensor]
     velocity: Velocity
-    size: int
+    size: int | None
+    clip_frames: int | None = None
     fps: int = 25
     sample_rate: int = 16000
+
+    @classmethod
+    def from_checkpoint(cls, path: str | Path, device: str | torch.device = "cpu", ema: bool = True,
+                        vae_path: str | None = None) -> TalkingHeadPipeline:
+        """The pipeline an a2v checkpoint describes, on ``device``.
+
+        The DiT and the audio encoder come from the checkpoint (its EMA weights when ``ema`` and it has them); the
+        VAE and the Whisper front end are rebuilt from their references and refused unless their weights are the
+        ones the model was trained with.
+
+        Args:
+            path: the ``.ckpt`` file.
+            device: where to run.
+            ema: use the EMA weights when the checkpoint has them.
+            vae_path: a folder holding the training VAE when it has moved since training (fingerprint-checked).
+        """
+        checkpoint = load_checkpoint(path, stage="a2v", key="ckpt")
+        header = A2VHeader.from_checkpoint(checkpoint, path)
+        if header.size is None or header.clip_frames is None:
+            raise CheckpointError(f"ckpt={path} records no training clip (saved before its first training step)")
+        vae_ref = header.vae
+        if vae_path is not None:
+            vae_ref = replace(vae_ref, kwargs={**vae_ref.kwargs, "pretrained": vae_path, "subfolder": None,
+                                               "architecture": None, "logvar_init": None})
+        vae = _build_codec(VideoVAE, vae_ref, "VAE", "vae_path")
+        frontend = _build_codec(WhisperFrontEnd, header.frontend, "Whisper front end", None)
+        state, _ = trained_state(checkpoint, ema)
+        audio = build_audio_encoder(header.audio_config)
+        net = A2VDiT(**header.net_config)
+        for name, module in (("net", net), ("audio", audio)):
+            _load_weights(module, submodule_state(state, name), f"ckpt={path} ({name})")
+        return cls(vae.to(device), frontend.to(device), audio.to(device).eval(), net.to(device).eval(),
+                   size=header.size, clip_frames=header.clip_frames)
+
+    def sampler_for(self, sampler: ANSSampler) -> ANSSampler:
+        """``sampler`` with the clip length the model was trained on when it names none."""
+        if sampler.clip_frames is not None:
+            return sampler
+        if self.clip_frames is None:
+            raise ConfigError("clip_frames is not set and the model records no training clip length")
+        return replace(sampler, clip_frames=self.clip_frames)
 
     @torch.no_grad()
     def stream(self, image: torch.Tensor, waveform: torch.Tensor, sampler: ANSSampler,
@@ -97,6 +150,7 @@ class TalkingHeadPipeline:
             decoded from its own latent frames led by the previous clip's last one (decoded as a first frame and
             dropped), so frames near a seam may differ slightly from :meth:`generate`'s tiled decode.
         """
+        sampler = self.sampler_for(sampler)
         plan = plan_frames(len(waveform), self.sample_rate, self.fps, self.vae.temporal_ratio, sampler.clip_frames)
         device = next(self.vae.parameters()).device
         z_ref, audio = self._conditions(image, waveform, plan, device)
@@ -122,6 +176,7 @@ class TalkingHeadPipeline:
         ``independent`` (synchronous clips side by side, "w/o ANS") and ``fuse`` (clips overlapping by a quarter,
         blended). ``progress`` shows a bar over the clips as the ANS sampler finishes them.
         """
+        sampler = self.sampler_for(sampler)
         overlap = clip_overlap(method, sampler.clip_frames)
         plan = plan_frames(len(waveform), self.sample_rate, self.fps, self.vae.temporal_ratio, sampler.clip_frames,
                            overlap)
@@ -139,9 +194,30 @@ class TalkingHeadPipeline:
                                                     disable=not progress)], dim=2)
         return self.vae.decode(latents[:, :, : plan.latent_frames])[0, :, : plan.audio_frames]
 
+    @torch.no_grad()
+    def render_clip(self, z_ref: torch.Tensor, windows: torch.Tensor, sampler: ANSSampler,
+                    generator: torch.Generator) -> torch.Tensor:
+        """One clip of the training length from a reference latent and Whisper windows (the training preview).
+
+        Args:
+            z_ref: (1, C, 1, h, w) reference latent.
+            windows: (1, F, Hw, Da) Whisper windows of the clip's F = 1 + r·(f - 1) frames.
+            generator: the random source of the initial noise.
+
+        Returns:
+            (3, F, H, W) in [-1, 1].
+        """
+        audio = self.encode_audio(windows)
+        sampler = replace(sampler, clip_frames=audio.shape[1])
+        noise = torch.randn((1, z_ref.shape[1], audio.shape[1], *z_ref.shape[-2:]), generator=generator).to(z_ref)
+        latents = sampler.sample(self.velocity, z_ref, audio, noise)
+        return self.vae.decode(latents)[0].float().clamp(-1, 1)
+
     def _conditions(self, image: torch.Tensor, waveform: torch.Tensor, plan: FramePlan,
                     device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
         """Reference latent (1, C, 1, h, w) and audio latents (1, N_pad, hw, da)."""
+        if self.frontend is None:
+            raise ConfigError("this pipeline has no Whisper front end: it renders clips from windows only")
         samples = plan.padded_frames * self.sample_rate // self.fps
         padded = torch.zeros(samples, dtype=torch.float32)
         padded[: len(waveform)] = waveform[:samples]
@@ -161,3 +237,22 @@ def to_uint8_frames(video: torch.Tensor) -> np.ndarray:
     """(3, F, H, W) in [-1, 1] -> (F, H, W, 3) uint8 for the mp4 writer."""
     pixels = ((video.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
     return rearrange(pixels, "c f h w -> f h w c").cpu().numpy()
+
+
+def _build_codec(kind: Any, ref: CodecRef, name: str, path_key: str | None) -> Any:
+    """A frozen codec rebuilt from its reference, refused unless its weights are the recorded ones."""
+    try:
+        codec = kind(**ref.kwargs)
+    except CheckpointError as err:
+        hint = f"; if it has moved, point {path_key}= at it" if path_key else ""
+        raise CheckpointError(f"the {name} this checkpoint was trained with cannot be loaded: {err}{hint}") from err
+    ref.check(codec, name, codec.fingerprint())
+    return codec
+
+
+def _load_weights(module: torch.nn.Module, state: dict[str, torch.Tensor], where: str) -> None:
+    """Strict load; a checkpoint with missing or foreign weights is one line, not a state-dict dump."""
+    try:
+        module.load_state_dict(state)
+    except RuntimeError as err:
+        raise CheckpointError(f"{where} does not match the model its header describes ({one_line(err)})") from err

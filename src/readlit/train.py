@@ -18,9 +18,9 @@ from hydra.utils import instantiate
 from lightning.pytorch.callbacks import ModelCheckpoint
 from omegaconf import DictConfig, OmegaConf
 
+from readlit.checkpoint import load_checkpoint
 from readlit.cli import check_composes, run_task
 from readlit.errors import ConfigError
-from readlit.lit.checkpoint import load_checkpoint
 from readlit.utils.atomic import atomic_write_text
 from readlit.utils.instantiators import instantiate_group
 

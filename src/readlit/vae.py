@@ -34,10 +34,11 @@ from typing import Any
 import torch
 from diffusers import AutoencoderKLLTXVideo
 from einops import rearrange
-from omegaconf import DictConfig, OmegaConf
 
 from readlit.errors import HUB_ID, CheckpointError, ConfigError, one_line
 from readlit.frames import check_frame_count
+from readlit.utils.fingerprint import state_fingerprint
+from readlit.utils.plain import plain
 
 
 @dataclass(frozen=True)
@@ -111,20 +112,23 @@ class VideoVAE(torch.nn.Module):
                 "give exactly one of vae.pretrained (a Hugging Face id or a save_pretrained folder) and "
                 f"vae.architecture (a random start); got pretrained={pretrained!r}, architecture={architecture!r}"
             )
+        self._kwargs = dict(pretrained=_resolve_local(pretrained), subfolder=subfolder,
+                            architecture=plain(architecture), decode_timestep=decode_timestep,
+                            decode_noise_scale=decode_noise_scale, tile_frames=tile_frames,
+                            tile_context=tile_context, logvar_init=logvar_init, seed=seed)
         if pretrained is not None:
             if logvar_init is not None:
                 raise ConfigError("vae.logvar_init initialises a random VAE; set it to null with vae.pretrained")
             self.model = load_pretrained(pretrained, subfolder)
         else:
-            # Hydra hands over a DictConfig; the saved config.json needs plain types.
-            plain = OmegaConf.to_container(architecture) if isinstance(architecture, DictConfig) else architecture
-            self.model = build_random(dict(plain), seed, logvar_init)
+            self.model = build_random(self._kwargs["architecture"], seed, logvar_init)
         temporal_tiles(1, tile_frames, tile_context, 1)  # validates the tiling keys up front
         self.tile_frames, self.tile_context = tile_frames, tile_context
         self.decode_timestep, self.decode_noise_scale = _check_decode_keys(
             self.model.config.timestep_conditioning, decode_timestep, decode_noise_scale
         )
         self.frozen = frozen
+        self._fingerprint: str | None = None
         if frozen:
             self.requires_grad_(False)
             self.train(False)
@@ -148,6 +152,18 @@ class VideoVAE(torch.nn.Module):
         """The architecture as plain types (for checkpoint tags); rebuilds this VAE as ``architecture``."""
         return {key: list(value) if isinstance(value, tuple) else value
                 for key, value in self.model.config.items() if not key.startswith("_")}
+
+    def reference(self) -> dict[str, Any]:
+        """The arguments that rebuild this VAE as a frozen codec (a checkpoint stores them, not the weights)."""
+        return dict(self._kwargs)
+
+    def fingerprint(self) -> str:
+        """sha256 of the weights (names, shapes, values): a frozen VAE's identity, computed once."""
+        if not self.frozen:
+            return state_fingerprint(self)
+        if self._fingerprint is None:
+            self._fingerprint = state_fingerprint(self)
+        return self._fingerprint
 
     def train(self, mode: bool = True) -> VideoVAE:
         """A frozen VAE stays in eval mode whatever ``mode`` is."""
@@ -332,6 +348,13 @@ class VideoVAE(torch.nn.Module):
             shutil.rmtree(tmp, ignore_errors=True)
             shutil.rmtree(old, ignore_errors=True)
         return folder
+
+
+def _resolve_local(pretrained: str | None) -> str | None:
+    """An existing local folder as an absolute path (a reference must not depend on the working folder)."""
+    if pretrained is not None and Path(pretrained).expanduser().is_dir():
+        return str(Path(pretrained).expanduser().resolve())
+    return pretrained
 
 
 def _check_decode_keys(
