@@ -32,7 +32,7 @@ from readlit.utils.compose import compose_app
 # The audio encoder does not change the data path being compared; the linear one needs no stage-1 checkpoint.
 # Cached latents carry no mouth_mask, so the mouth-weighted loss is off for both timings.
 DEFAULTS = ["model.audio_encoder=linear", "model.speechae_ckpt=null", "data.identities={train:4,val:1,test:1}",
-            "data.num_workers=0", "model.mouth_weight=0"]
+            "data.num_workers=0", "model.weighting=null"]
 
 
 def time_steps(module: Any, datamodule: Any, steps: int, warmup: int = 2) -> float:

@@ -17,12 +17,13 @@ from hydra.errors import HydraException
 from hydra.utils import instantiate
 from PIL import Image
 
+from readlit.callbacks.ema import EMA
+from readlit.checkpoint import A2VHeader, load_checkpoint
 from readlit.cli import user_error
 from readlit.errors import CheckpointError, ConfigError, ReadlitError
 from readlit.generate import generate
-from readlit.lit.a2v_module import A2VLitModule
-from readlit.lit.checkpoint import load_checkpoint
 from readlit.nn.speech_ae import SpeechAE
+from readlit.pipeline import TalkingHeadPipeline
 from readlit.sampling.ans_sampler import ANSSampler
 from readlit.sampling.cfg import Guidance
 from readlit.train import train
@@ -59,12 +60,16 @@ def test_fast_dev_run_and_checkpoint_rebuilds_the_pipeline(train_cfg, speechae_c
     assert (tmp_path / "run" / "samples" / "epoch000.mp4").stat().st_size > 0  # the sample-video callback
     checkpoint_path = next((tmp_path / "run" / "checkpoints").glob("last*.ckpt"))
     checkpoint = load_checkpoint(checkpoint_path, stage="a2v")
-    pipeline, facts = A2VLitModule.pipeline_from_checkpoint(checkpoint, torch.device("cpu"))
-    assert facts == {"clip_frames": 2, "ema": True} and pipeline.size == 64
+    assert not any(key.startswith("vae.") for key in checkpoint["state_dict"])  # the VAE by reference only
+    assert A2VHeader.from_checkpoint(checkpoint, checkpoint_path).vae.fingerprint == objects["model"].vae.fingerprint()
+    pipeline = TalkingHeadPipeline.from_checkpoint(checkpoint_path)
+    assert (pipeline.clip_frames, pipeline.size) == (2, 64)
     z, t, audio = torch.randn(1, 32, 3, 8, 8), torch.rand(1, 3), torch.randn(1, 2, 4, 32)
-    with torch.no_grad():  # the checkpoint's EMA weights, not the live ones
-        torch.testing.assert_close(pipeline.velocity(z, t, audio, 0), objects["model"].ema["net"](z, t, audio, 0))
-    sampler = ANSSampler(steps=2, clip_frames=facts["clip_frames"], guidance=Guidance("split"))
+    ema = next(c for c in objects["trainer"].callbacks if isinstance(c, EMA))
+    with torch.no_grad(), ema.applied(objects["model"]):  # the checkpoint's EMA weights, not the live ones
+        torch.testing.assert_close(pipeline.velocity(z, t, audio, 0), objects["model"].net(z, t, audio, 0))
+    assert not torch.equal(ema.averages["net.proj_out.weight"], objects["model"].net.proj_out.weight)
+    sampler = ANSSampler(steps=2, clip_frames=None, guidance=Guidance("split"))
     video = pipeline.generate(torch.zeros(3, 64, 64), torch.randn(8000) * 0.1, sampler, torch.Generator())
     assert video.shape == (3, 13, 64, 64) and bool(video.isfinite().all())
     # and the generate command reads the same checkpoint
@@ -97,7 +102,7 @@ def test_demo_a2v_overfits_one_batch(train_cfg, speechae_ckpt):
     model = instantiate(cfg.model)
     batch = next(iter(_datamodule(cfg).train_dataloader()))
     z0 = model.latents(batch)
-    c = model.audio_latents(model.audio, batch, z0.shape[2] - 1)
+    c = model.audio_latents(batch, z0.shape[2] - 1)
     noised = model.ans.forward_process(z0, torch.Generator().manual_seed(0))  # one fixed noisy sample
     optimizer = torch.optim.AdamW(model.net.parameters(), lr=3e-3)
     start = time.monotonic()
@@ -112,22 +117,21 @@ def test_demo_a2v_overfits_one_batch(train_cfg, speechae_ckpt):
     assert losses[-1] < 0.02 * losses[0]
 
 
-def test_mouth_weight_weighs_the_latent_positions_the_mouth_mask_reaches(train_cfg, speechae_ckpt):
-    cfg = train_cfg("experiment=demo_a2v", *FAST, f"model.speechae_ckpt={speechae_ckpt}", "model.mouth_weight=4")
+def test_mouth_weighting_weighs_the_latent_positions_the_mouth_mask_reaches(train_cfg, speechae_ckpt):
+    cfg = train_cfg("experiment=demo_a2v", *FAST, f"model.speechae_ckpt={speechae_ckpt}", "model.weighting.weight=4")
     model = instantiate(cfg.model)
-    z0 = torch.zeros(2, 32, 3, 8, 8)  # the demo VAE's 8x8 latents of 64x64 frames
     mask = torch.zeros(2, 64, 64)
-    mask[:, 40:50, 20:30] = 1.0  # rows 5-6, columns 2-3 of the latent grid
-    weight = model.position_weight({"mouth_mask": mask}, z0)
+    mask[:, 40:50, 20:30] = 1.0  # rows 5-6, columns 2-3 of the demo VAE's 8x8 latent grid of 64x64 frames
+    weight = model.weighting({"mouth_mask": mask}, (8, 8))
     expected = torch.ones(2, 8, 8)
     expected[:, 5:7, 2:4] = 5.0
     torch.testing.assert_close(weight, expected)
     with pytest.raises(ConfigError, match="mouth_mask"):
-        model.position_weight({}, z0)
+        model.weighting({}, (8, 8))
     model.log = lambda *args, **kwargs: None  # no trainer attached
     assert model.training_step(next(iter(_datamodule(cfg).train_dataloader())), 0).isfinite()
-    unweighted = train_cfg("experiment=demo_a2v", *FAST, f"model.speechae_ckpt={speechae_ckpt}", "model.mouth_weight=0")
-    assert instantiate(unweighted.model).position_weight({}, z0) is None  # the paper's loss needs no mask
+    unweighted = train_cfg("experiment=demo_a2v", *FAST, f"model.speechae_ckpt={speechae_ckpt}", "model.weighting=null")
+    assert instantiate(unweighted.model).weighting is None  # the paper's loss needs no mask
 
 
 def _datamodule(cfg):

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import torch
 
-from readlit.lit.checkpoint import load_checkpoint
+from readlit.checkpoint import EMA_KEY, load_checkpoint
 from readlit.train import train
 from tests.helpers import TINY_SYNTHETIC
 
@@ -52,3 +52,20 @@ def test_fast_dev_run(train_cfg):
     metrics, objects = train(train_cfg("experiment=demo_speechae", *TINY_SYNTHETIC, "debug=fdr"))
     assert objects["trainer"].global_step == 1
     assert "test/mse" in metrics
+
+
+def test_ema_on_stage_one_resumes_exactly(train_cfg, tmp_path):
+    """The EMA callback serves any stage: stage 1 with callbacks=ema, stopped and resumed, averages as in one go."""
+    steps = 2
+    _fit(train_cfg, tmp_path / "whole", f"trainer.max_steps={2 * steps}", "callbacks=ema", "callbacks.ema.decay=0.5")
+    _fit(train_cfg, tmp_path / "first", f"trainer.max_steps={steps}", "callbacks=ema", "callbacks.ema.decay=0.5")
+    first = tmp_path / "first" / "checkpoints" / "last.ckpt"
+    _fit(train_cfg, tmp_path / "second", f"trainer.max_steps={2 * steps}", f"ckpt_path={first}", "callbacks=ema",
+         "callbacks.ema.decay=0.5")
+    whole, halfway, resumed = (load_checkpoint(tmp_path / run / "checkpoints" / "last.ckpt")
+                               for run in ("whole", "first", "second"))
+    assert set(whole[EMA_KEY]) == {k for k in whole["state_dict"] if k.startswith("net.")}
+    for key, average in whole[EMA_KEY].items():
+        torch.testing.assert_close(resumed[EMA_KEY][key], average, rtol=1e-5, atol=1e-6)
+    changed = [key for key in whole[EMA_KEY] if not torch.equal(halfway[EMA_KEY][key], whole[EMA_KEY][key])]
+    assert changed  # the resumed run kept averaging

@@ -1,5 +1,6 @@
 """The VAE stage end to end: demo_vae trains, checkpoints, exports and logs; vae_finetune_hdtf refuses clearly."""
 
+import functools
 import urllib.error
 from pathlib import Path
 
@@ -10,10 +11,12 @@ from hydra.errors import HydraException
 from hydra.utils import instantiate
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+from readlit.checkpoint import load_checkpoint
 from readlit.cli import user_error
 from readlit.errors import CheckpointError, ConfigError, DataError
-from readlit.lit.checkpoint import load_checkpoint
-from readlit.lit.vae_module import LatentMoments, VAELitModule
+from readlit.lit.metrics import LatentMoments
+from readlit.lit.terms import MotionL1, MouthMSE
+from readlit.lit.vae_module import VAELitModule
 from readlit.train import train
 from readlit.vae import VideoVAE
 from tests.helpers import TINY_SYNTHETIC
@@ -102,7 +105,7 @@ def test_perceptual_loss_joins_the_sum_and_missing_weights_are_one_line(train_cf
     model = _module(cfg, perceptual=MeanGap, perceptual_weight=0.5)
     model.setup("fit")
     torch.manual_seed(0)
-    terms, _ = model.losses(torch.rand(2, 3, 9, 64, 64) * 2 - 1)
+    terms, _ = model.losses(torch.rand(2, 3, 9, 64, 64) * 2 - 1, {})
     expected = terms["l1"] + terms["mse"] + 1e-6 * terms["kl"] + 0.5 * terms["perceptual"]
     torch.testing.assert_close(terms["loss"], expected)
     assert terms["perceptual"] > 0
@@ -149,8 +152,7 @@ def test_demo_vae_learns(train_cfg):
 
 
 def test_motion_term_compares_frame_changes_only():
-    from readlit.lit.vae_module import motion_l1
-
+    motion_l1 = functools.partial(MotionL1(weight=1.0), batch={})
     video = torch.randn(2, 3, 5, 4, 4, generator=torch.Generator().manual_seed(0))
     assert motion_l1(video + 0.3, video) < 1e-6  # a constant colour shift does not move
     still = video[:, :, :1].expand_as(video)
@@ -160,22 +162,21 @@ def test_motion_term_compares_frame_changes_only():
 
 
 def test_mouth_term_counts_only_the_masked_pixels():
-    from readlit.lit.vae_module import masked_mse
-
     video = torch.zeros(2, 3, 5, 4, 4)
     recon = video.clone()
     recon[:, :, :, 0, 0] = 0.5
     mask = torch.zeros(2, 4, 4)
     mask[:, 1:3, 1:3] = 1.0
-    assert masked_mse(recon, video, mask) == 0  # the error lies outside the mask
+    masked_mse = MouthMSE(weight=1.0)
+    assert masked_mse(recon, video, {"mouth_mask": mask}) == 0  # the error lies outside the mask
     mask[:, 0, 0] = 1.0
-    torch.testing.assert_close(masked_mse(recon, video, mask), torch.tensor(0.5**2 / 5))  # 1 of 5 pixels
+    torch.testing.assert_close(masked_mse(recon, video, {"mouth_mask": mask}), torch.tensor(0.5**2 / 5))  # 1 of 5
 
 
 def test_mouth_weight_needs_a_mask_and_synthetic_clips_bring_one(train_cfg):
-    module = _module(train_cfg("experiment=demo_vae", *SHORT_CLIPS, "model.mouth_weight=2.0"))
+    module = _module(train_cfg("experiment=demo_vae", *SHORT_CLIPS, "model.terms.mouth.weight=2.0"))
     video = torch.zeros(1, 3, 9, 64, 64)
     with pytest.raises(ConfigError, match="mouth_mask"):
-        module.losses(video)
-    terms, _ = module.losses(video, torch.ones(1, 64, 64))
+        module.losses(video, {})
+    terms, _ = module.losses(video, {"mouth_mask": torch.ones(1, 64, 64)})
     torch.testing.assert_close(terms["loss"], sum(module.weights[k] * v for k, v in terms.items() if k != "loss"))

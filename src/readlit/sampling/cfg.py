@@ -1,8 +1,8 @@
 """Classifier-free guidance for the A2V-DiT: Joint-CFG (eq. 16) and Split-CFG (eq. 17), all branches in one forward.
 
-A dropped condition is what condition dropout shows the model during training: the reference latent z_R
-replaced by zeros, the audio latents C replaced by zeros. The branches are stacked along the batch, so a
-guided velocity costs one forward of a batch 2x (joint) or 3x (split) as large.
+A dropped condition is what condition dropout shows the model during training: z_R and the audio latents C
+replaced by zeros (:func:`~readlit.nn.conditioning.drop_conditions`, shared with training). The branches are
+stacked along the batch, so a guided velocity costs one forward of a batch 2x (joint) or 3x (split) as large.
 
 - ``none``:  v = S(Z, C, z_R)
 - ``joint``: v = (1 - a)·S(Z, ∅, ∅) + a·S(Z, C, z_R)
@@ -18,6 +18,7 @@ import torch
 from einops import rearrange, repeat
 
 from readlit.errors import ConfigError
+from readlit.nn.conditioning import drop_conditions
 
 
 class Velocity(Protocol):
@@ -46,7 +47,7 @@ _BRANCHES = {
 
 @dataclass(frozen=True)
 class Guidance:
-    """Which CFG and its scales (config keys ``sampler.cfg.mode``, ``.audio_scale``, ``.ref_scale``).
+    """Which CFG and its scales (config group ``sampler.guidance``).
 
     Args:
         mode: ``none``, ``joint`` (eq. 16, scale ``audio_scale`` = a) or ``split`` (eq. 17, a = ``ref_scale``,
@@ -75,15 +76,14 @@ class Guidance:
     def __call__(self, model: Velocity, z: torch.Tensor, t: torch.Tensor, audio: torch.Tensor,
                  frame_offset: int) -> torch.Tensor:
         """Guided velocity (B, C, 1 + f, h, w) from one batched forward over every branch."""
-        branches = len(self.branches)
+        batch, branches = z.shape[0], len(self.branches)
         keep_ref = torch.tensor([ref for ref, _ in self.branches], device=z.device, dtype=z.dtype)
         keep_audio = torch.tensor([aud for _, aud in self.branches], device=z.device, dtype=audio.dtype)
-        z_all = repeat(z, "b c f h w -> n b c f h w", n=branches).clone()
-        z_all[:, :, :, :1] *= rearrange(keep_ref, "n -> n 1 1 1 1 1")
-        audio_all = repeat(audio, "b f k d -> n b f k d", n=branches) * rearrange(keep_audio, "n -> n 1 1 1 1")
-        v = model(rearrange(z_all, "n b c f h w -> (n b) c f h w"),
-                  repeat(t, "b f -> (n b) f", n=branches),
-                  rearrange(audio_all, "n b f k d -> (n b) f k d"), frame_offset)
+        z_all, audio_all = drop_conditions(repeat(z, "b c f h w -> (n b) c f h w", n=branches),
+                                           repeat(audio, "b f k d -> (n b) f k d", n=branches),
+                                           repeat(keep_ref, "n -> (n b)", b=batch),
+                                           repeat(keep_audio, "n -> (n b)", b=batch))
+        v = model(z_all, repeat(t, "b f -> (n b) f", n=branches), audio_all, frame_offset)
         v = rearrange(v, "(n b) c f h w -> n b c f h w", n=branches)
         weights = torch.tensor(self.weights, device=v.device, dtype=v.dtype)
         return torch.einsum("n,nbcfhw->bcfhw", weights, v)

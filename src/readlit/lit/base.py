@@ -1,0 +1,96 @@
+"""What the three training stages share: optimisers, the val/test dispatch, per-stage metrics, checkpoint headers.
+
+A stage subclasses :class:`StageModule` and writes ``training_step``, ``eval_step`` (one validation or test batch,
+updating ``self.eval_metrics[stage]``) and ``header`` (what its checkpoints say about themselves). Logged names are
+``stage/name`` (``val/loss``): the same strings checkpoint monitors, sweepers and tables use.
+"""
+
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from lightning import LightningModule
+from torch import nn
+from torchmetrics import Metric
+
+from readlit.checkpoint import KEY
+
+EVAL_STAGES = ("val", "test")
+
+
+def per_stage(metrics: Callable[[], dict[str, Metric]]) -> nn.ModuleDict:
+    """One fresh set of ``metrics()`` for each of validation and test (their states must never mix)."""
+    return nn.ModuleDict({stage: nn.ModuleDict(metrics()) for stage in EVAL_STAGES})
+
+
+class StageModule(LightningModule):
+    """A readlit training stage.
+
+    Args:
+        optimizer: partial optimizer taking ``params`` (every parameter that requires a gradient).
+        scheduler: optional partial LR scheduler taking ``optimizer``; stepped every optimizer step.
+        compile: compile :meth:`compiled_modules` in place with ``torch.compile`` at fit time (state-dict keys
+            unchanged).
+    """
+
+    stage: str
+
+    def __init__(self, optimizer: Callable[..., torch.optim.Optimizer],
+                 scheduler: Callable[..., Any] | None = None, compile: bool = False):
+        super().__init__()
+        self.optimizer_factory, self.scheduler_factory, self.compile = optimizer, scheduler, compile
+        self.eval_metrics = nn.ModuleDict()
+
+    # -------------------------------------------------------------------------------- for subclasses
+
+    def eval_step(self, stage: str, batch: dict[str, Any], batch_idx: int) -> None:
+        """Update ``self.eval_metrics[stage]`` with one validation or test batch."""
+        raise NotImplementedError
+
+    def eval_values(self, stage: str) -> dict[str, torch.Tensor]:
+        """The values logged at the end of a validation or test epoch (keys without the stage prefix)."""
+        return {key: metric.compute() for key, metric in self.eval_metrics[stage].items() if metric.update_count}
+
+    def header(self) -> dict[str, Any]:
+        """What this stage's checkpoints record about themselves (``checkpoint["readlit"]``)."""
+        raise NotImplementedError
+
+    def compiled_modules(self) -> list[nn.Module]:
+        """The modules ``compile=true`` compiles."""
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------------------------- shared
+
+    def setup(self, stage: str) -> None:
+        if self.compile and stage == "fit":
+            for module in self.compiled_modules():
+                module.compile()
+
+    def configure_optimizers(self) -> dict[str, Any]:
+        optimizer = self.optimizer_factory(params=[p for p in self.parameters() if p.requires_grad])
+        if self.scheduler_factory is None:
+            return {"optimizer": optimizer}
+        scheduler = self.scheduler_factory(optimizer=optimizer)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+    def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
+        self.eval_step("val", batch, batch_idx)
+
+    def test_step(self, batch: dict[str, Any], batch_idx: int) -> None:
+        self.eval_step("test", batch, batch_idx)
+
+    def on_validation_epoch_end(self) -> None:
+        self.log_eval("val")
+
+    def on_test_epoch_end(self) -> None:
+        self.log_eval("test")
+
+    def log_eval(self, stage: str) -> None:
+        """Log ``stage/<key>`` for every value of :meth:`eval_values`, then reset the stage's metrics."""
+        self.log_dict({f"{stage}/{key}": value for key, value in self.eval_values(stage).items()},
+                      prog_bar=stage == "val")
+        for metric in self.eval_metrics[stage].values():
+            metric.reset()
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint[KEY] = self.header()
