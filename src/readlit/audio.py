@@ -1,7 +1,7 @@
 """Audio loading and the frozen Whisper front end that turns a waveform into per-video-frame windows.
 
 Pipeline: waveform (16 kHz mono) -> log-mel features -> frozen Whisper encoder -> the hidden states of ALL
-encoder layers (embedding output + one per layer, L = encoder_layers + 1) at 50 Hz, i.e. one token per
+encoder layers (embedding output + one per layer, E = encoder_layers + 1) at 50 Hz, i.e. one token per
 320 samples (10 ms mel hop x stride-2 conv) -> one window of tokens per video frame.
 
 Any length: the Hugging Face encoder only accepts exactly 30 s (3000 mel frames, 1500 tokens), so the
@@ -16,10 +16,10 @@ context on each side:
     tokens [k*i - (W - k)/2, k*i + k + (W - k)/2)      (W = 10, k = 2: tokens 2i-4 .. 2i+5, +-2 frames)
 
 Tokens outside [0, S) (before the start or past the end of the audio) are zeros.
-The L layers are folded into the window axis TOKEN-MAJOR: a frame's window is (Hw, Da) with
-Hw = W * L and row t * L + l holding layer l of the t-th token of the window (einops "w l d -> (w l) d").
+The E hidden states are folded into the window axis TOKEN-MAJOR: a frame's window is (Hw, Da) with
+Hw = W * E and row t * E + l holding hidden state l of the t-th token of the window (einops "w l d -> (w l) d").
 
-Shape letters: S Whisper tokens, L Whisper layers (hidden states), Da width, F frames, Hw window rows.
+Shape letters (docs/design.md): S Whisper tokens, E hidden states, Da width, F frames, W window tokens, Hw = W·E rows.
 """
 
 from __future__ import annotations
@@ -130,7 +130,7 @@ class WhisperFrontEnd(torch.nn.Module):
         random_config: kwargs for ``transformers.WhisperConfig``; builds a random encoder seeded with
             ``seed`` (tests, CPU demo). Exactly one of ``pretrained`` / ``random_config``.
         window_tokens: W, tokens per frame window (10 = +-2 frames at 25 fps).
-        hidden_states: L, must equal the encoder's layers + 1.
+        hidden_states: E, must equal the encoder's layers + 1.
         dim: Da, must equal the encoder's d_model.
         fps: video frame rate; must divide Whisper's 50 tokens/s.
         sample_rate: waveform rate; must be the feature extractor's (16000).
@@ -214,7 +214,7 @@ class WhisperFrontEnd(torch.nn.Module):
             audio: (samples,) mono waveform at ``sample_rate``, on any device.
 
         Returns:
-            (S, L, Da) on the module's device, S = ceil(samples / 320).
+            (S, E, Da) on the module's device, S = ceil(samples / 320).
         """
         if audio.ndim != 1 or audio.numel() == 0:
             raise AudioError(
@@ -228,20 +228,20 @@ class WhisperFrontEnd(torch.nn.Module):
         ).input_features
         weight = self.encoder.conv1.weight
         out = self.encoder(mel.to(weight.device, weight.dtype), output_hidden_states=True)
-        layers = torch.stack(out.hidden_states, dim=2)  # (chunks, 1500, L, Da)
+        layers = torch.stack(out.hidden_states, dim=2)  # (chunks, 1500, E, Da)
         return rearrange(layers, "c s l d -> (c s) l d")[: self.num_tokens(waveform.size)]
 
     def frame_windows(self, hidden: torch.Tensor, num_frames: int, start_frame: int = 0) -> torch.Tensor:
         """Cut per-frame windows out of the hidden states, zero where they run past the audio.
 
         Args:
-            hidden: (S, L, Da) from :meth:`hidden` (of the whole audio, token 0 = audio start).
+            hidden: (S, E, Da) from :meth:`hidden` (of the whole audio, token 0 = audio start).
             num_frames: F, frames to return.
             start_frame: index of the first returned frame in the audio (frame i is centred on tokens
                 k*i .. k*i + k - 1).
 
         Returns:
-            (F, Hw, Da), token-major: row t * L + l is layer l of the window's t-th token.
+            (F, Hw, Da), token-major: row t * E + l is hidden state l of the window's t-th token.
         """
         if hidden.ndim != 3 or tuple(hidden.shape[1:]) != (self.num_hidden_states, self.dim):
             raise DataError(

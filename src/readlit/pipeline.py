@@ -4,7 +4,7 @@
 ``evaluate``, the demo and the training preview all use it or the clip path :meth:`~TalkingHeadPipeline.render_clip`).
 Nothing here imports Lightning.
 
-Frame bookkeeping (25 fps, 16 kHz): audio of S samples covers F_a = ceil(S / (sr / fps)) video frames. The
+Frame bookkeeping (25 fps, 16 kHz): audio of A samples covers F_a = ceil(A / (sr / fps)) video frames. The
 latent sequence needs N = 1 + ceil((F_a - 1) / 8) latent frames, padded up to whole overlapping clips
 (:func:`~readlit.sampling.ans_sampler.padded_length`); the waveform is padded with silence to the pixel frames
 those latents decode to, 1 + 8·(N_pad - 1), so every latent frame has its audio. The decoded video is cut back
@@ -142,7 +142,7 @@ class TalkingHeadPipeline:
 
         Args:
             image: (3, H, W) in [-1, 1], H = W = ``size``.
-            waveform: (S,) mono at ``sample_rate``.
+            waveform: (A,) mono at ``sample_rate``.
             generator: the random source of the initial noise (same seed, same video).
 
         Yields:

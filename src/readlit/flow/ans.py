@@ -1,6 +1,6 @@
 """ANS training (paper §3.3, eq. 11-15): the asynchronous forward process and its loss.
 
-Flow time convention (DESIGN §2, the only place besides :mod:`readlit.flow.schedule`): t = 0 is data, t = 1 is
+Flow time convention (docs/design.md §3, the only place besides :mod:`readlit.flow.schedule`): t = 0 is data, t = 1 is
 noise, z_t = (1 - t)·z0 + t·eps, target velocity v = eps - z0, and sampling steps per token
 z_{t'} = z_t + (t' - t)·v (:func:`euler_step`, shared with the sampler).
 

@@ -7,8 +7,8 @@ batch), output projection zero-initialised, the reference frame (latent frame 0)
 modulation -> gated GELU feed-forward. With the audio branch fresh the network computes exactly what
 diffusers' ``LTXVideoTransformer3DModel`` computes, and every LTX parameter has the same name here.
 
-Shapes: B batch, C latent channels, f latent frames (reference included), h w latent size, N = f·h·w tokens,
-D width, hw da audio tokens and width per latent frame, S text tokens, Dt text width.
+Shapes: B batch, C latent channels, f latent frames (reference included), h w latent size, L = f·h·w tokens,
+D width, hw da audio tokens and width per latent frame, Lt text tokens, Dt text width (glossary: docs/design.md).
 ``python -m readlit.nn.a2v_dit --size ltx2b`` prints the parameter count and forward FLOPs at paper scale.
 """
 
@@ -119,15 +119,15 @@ class A2VBlock(nn.Module):
         """Update the video tokens.
 
         Args:
-            x: (B, N, D) video tokens, frame-major (f h w).
-            temb: (B, N, 6D) AdaLN-single modulation of each token's timestep.
-            rope: (cos, sin), each (N, D).
+            x: (B, L, D) video tokens, frame-major (f h w).
+            temb: (B, L, 6D) AdaLN-single modulation of each token's timestep.
+            rope: (cos, sin), each (L, D).
             audio: (B, f - 1, hw, D) projected audio latents of latent frames 1..f-1.
-            text: (B, S, D) projected text, or None without text cross-attention.
-            text_mask: (B, S) 1 = attend, or None.
+            text: (B, Lt, D) projected text, or None without text cross-attention.
+            text_mask: (B, Lt) 1 = attend, or None.
 
         Returns:
-            (B, N, D).
+            (B, L, D).
         """
         modulation = rearrange(temb, "b n (k d) -> b n k d", k=6) + self.scale_shift_table
         shift_msa, scale_msa, gate_msa, shift_mlp, scale_mlp, gate_mlp = modulation.unbind(dim=2)
@@ -138,7 +138,7 @@ class A2VBlock(nn.Module):
         return x + gate_mlp * self.ff(self.norm2(x) * (1 + scale_mlp) + shift_mlp)
 
     def audio_cross_attention(self, x: torch.Tensor, audio: torch.Tensor) -> torch.Tensor:
-        """Eq. 10 per latent frame: (B, N, D) x (B, f - 1, hw, D) -> update (B, N, D), zero on frame 0."""
+        """Eq. 10 per latent frame: (B, L, D) x (B, f - 1, hw, D) -> update (B, L, D), zero on frame 0."""
         batch, frames = audio.shape[0], audio.shape[1] + 1
         tokens = rearrange(x, "b (f n) d -> b f n d", f=frames)
         queries = rearrange(tokens[:, 1:], "b f n d -> (b f) n d")
@@ -210,8 +210,8 @@ class A2VDiT(nn.Module):
             t: (B, f) flow time per latent frame, or (B, f, h, w) per token.
             audio: (B, f - 1, hw, da) audio latents C of latent frames 1..f-1.
             frame_offset: global index of this clip's first frame after the reference (RoPE positions).
-            text: (B, S, Dt) text embeddings (``text="embeddings"`` only).
-            text_mask: (B, S) 1 for real text tokens, 0 for padding.
+            text: (B, Lt, Dt) text embeddings (``text="embeddings"`` only).
+            text_mask: (B, Lt) 1 for real text tokens, 0 for padding.
 
         Returns:
             v: (B, C, f, h, w).
@@ -235,7 +235,7 @@ class A2VDiT(nn.Module):
         return rearrange(v, "b (f h w) c -> b c f h w", f=frames, h=height)
 
     def _timesteps(self, t: torch.Tensor, tokens_per_frame: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """Per-token AdaLN modulation (B, N, 6D) and embedding (B, N, D); a per-frame t is embedded once per frame."""
+        """Per-token AdaLN modulation (B, L, 6D) and embedding (B, L, D); a per-frame t is embedded once per frame."""
         per_frame = t.ndim == 2
         flat = rearrange(t, "b f -> (b f)") if per_frame else rearrange(t, "b f h w -> (b f h w)")
         temb, embedded = self.time_embed(flat * self.timestep_scale)
@@ -245,13 +245,13 @@ class A2VDiT(nn.Module):
 
     def _text(self, text: torch.Tensor | None, text_mask: torch.Tensor | None,
               batch: int) -> tuple[torch.Tensor | None, torch.Tensor | None]:
-        """Projected text context (B, S, D) and mask, per the text mode."""
+        """Projected text context (B, Lt, D) and mask, per the text mode."""
         if self.text == "off":
             return None, None
         if self.text == "null":
             return repeat(self.caption_projection(self.null_text), "s d -> b s d", b=batch), None
         if text is None:
-            raise ValueError("model.net.text=embeddings needs text embeddings (B, S, Dt) in every forward")
+            raise ValueError("model.net.text=embeddings needs text embeddings (B, Lt, Dt) in every forward")
         return self.caption_projection(text), text_mask
 
 

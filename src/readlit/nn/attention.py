@@ -50,13 +50,13 @@ class Attention(nn.Module):
         """Attend.
 
         Args:
-            x: (B, N, D) queries.
+            x: (B, L, D) queries.
             context: (B, M, Dc) keys/values source; None attends to x itself.
-            rope: (cos, sin) tables (N, inner) rotating q and k (self-attention only).
+            rope: (cos, sin) tables (L, inner) rotating q and k (self-attention only).
             mask: (B, M) 1 for context tokens to attend to, 0 for padding.
 
         Returns:
-            (B, N, D).
+            (B, L, D).
         """
         source = x if context is None else context
         q, k, v = self.norm_q(self.to_q(x)), self.norm_k(self.to_k(source)), self.to_v(source)

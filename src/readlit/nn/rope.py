@@ -21,7 +21,7 @@ from torch import nn
 
 def video_positions(frames: int, height: int, width: int, frame_offset: int = 0,
                     device: torch.device | None = None) -> torch.Tensor:
-    """(N, 3) positions (frame, row, column) of the tokens of [z_R, z_1..z_{f-1}], N = frames·height·width.
+    """(L, 3) positions (frame, row, column) of the tokens of [z_R, z_1..z_{f-1}], L = frames·height·width.
 
     Latent frame 0 is the reference image: it has no place in time and always sits at frame position 0.
     Frame j >= 1 sits at ``frame_offset + j``; with offset 0 this is LTX's plain grid.
@@ -53,11 +53,11 @@ class RotaryPosEmbed3D(nn.Module):
                              persistent=False)
 
     def forward(self, positions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """positions (N, 3) -> (cos, sin), each (N, D)."""
+        """positions (L, 3) -> (cos, sin), each (L, D)."""
         grid = positions.float() * self.axis_scale.float()
         freqs = self.theta ** torch.linspace(0.0, 1.0, self.dim // 6, device=positions.device, dtype=torch.float32)
-        angles = (freqs * math.pi / 2) * rearrange(grid * 2 - 1, "n k -> n k 1")       # (N, 3, D // 6)
-        angles = repeat(angles, "n k r -> n (r k two)", two=2)                          # (N, D - D % 6)
+        angles = (freqs * math.pi / 2) * rearrange(grid * 2 - 1, "n k -> n k 1")       # (L, 3, D // 6)
+        angles = repeat(angles, "n k r -> n (r k two)", two=2)                          # (L, D - D % 6)
         pad = self.dim % 6
         cos = torch.cat([angles.new_ones(len(angles), pad), angles.cos()], dim=-1)
         sin = torch.cat([angles.new_zeros(len(angles), pad), angles.sin()], dim=-1)
@@ -65,7 +65,7 @@ class RotaryPosEmbed3D(nn.Module):
 
 
 def apply_rope(x: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
-    """Rotate interleaved channel pairs of x (B, N, D) by the tables (N, D); computed in float32."""
+    """Rotate interleaved channel pairs of x (B, L, D) by the tables (L, D); computed in float32."""
     cos, sin = rope
     pairs = rearrange(x, "b n (d two) -> b n d two", two=2)
     rotated = rearrange(torch.stack([-pairs[..., 1], pairs[..., 0]], dim=-1), "b n d two -> b n (d two)")

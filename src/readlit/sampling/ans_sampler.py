@@ -7,7 +7,7 @@ t = [0, T_{i+1}, T_i ... T_i]. The motion frame is already at T_{i+1}, so the pe
 alone, and clip j at step i needs nothing from clip j-1 but that frame's trajectory. Running every step of
 clip 1, then every step of clip 2 with clip 1's last-frame trajectory, and so on, therefore computes the same
 numbers as the literal loop order (a test checks it) while the first clip is final after ``steps`` forwards,
-whatever the audio length (DESIGN §4).
+whatever the audio length (docs/design.md §8).
 
 Shapes: B batch, C latent channels, N latent frames of the whole video, f latent frames per clip (motion
 frame included, reference excluded), h w latent size, hw da audio-latent tokens and width.
