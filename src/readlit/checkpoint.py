@@ -87,6 +87,8 @@ class A2VHeader:
         vae: the video VAE (:class:`~readlit.vae.VideoVAE`).
         clip_frames: latent frames per training clip after the reference (the sampler's default clip length).
         size: pixel size of the square training frames.
+        time_shift: the training times' shift rule (:class:`~readlit.flow.schedule.TimeShift` arguments), which
+            the sampler shares.
     """
 
     net_config: dict[str, Any]
@@ -95,6 +97,7 @@ class A2VHeader:
     vae: CodecRef
     clip_frames: int | None
     size: int | None
+    time_shift: dict[str, Any]
     stage: str = "a2v"
     format: int = A2V_FORMAT
 
@@ -143,8 +146,12 @@ def _where(kwargs: dict[str, Any]) -> str:
     return f"a random architecture with seed {kwargs.get('seed')}"
 
 
-def upgrade(old: str | Path, new: str | Path, vae_dir: str | Path) -> A2VHeader:
-    """Convert a format-1 a2v checkpoint: its VAE goes to ``vae_dir`` (save_pretrained), the rest to ``new``."""
+def upgrade(old: str | Path, new: str | Path, vae_dir: str | Path, time_shift: dict[str, Any]) -> A2VHeader:
+    """Convert a format-1 a2v checkpoint: its VAE goes to ``vae_dir`` (save_pretrained), the rest to ``new``.
+
+    Format 1 did not record the training shift; ``time_shift`` gives it (the TimeShift arguments of the run's
+    ``model.ans.shift``, e.g. ``{"mu": None}`` for LTX's token-count rule).
+    """
     from readlit.audio import WhisperFrontEnd
     from readlit.utils.atomic import atomic_write_bytes
     from readlit.vae import VideoVAE
@@ -163,7 +170,7 @@ def upgrade(old: str | Path, new: str | Path, vae_dir: str | Path) -> A2VHeader:
     header = A2VHeader(net_config=tag["net_config"], audio_config=tag["audio_config"],
                        frontend=CodecRef(frontend.reference(), frontend.fingerprint()),
                        vae=CodecRef(vae.reference(), vae.fingerprint()), clip_frames=tag["clip_frames"],
-                       size=tag["size"])
+                       size=tag["size"], time_shift=time_shift)
     state = checkpoint["state_dict"]
     checkpoint["state_dict"] = {k: v for k, v in state.items() if not k.startswith(("vae.", "ema."))}
     averaged = submodule_state(state, "ema")
@@ -188,13 +195,15 @@ def main(argv: list[str] | None = None) -> None:
     convert.add_argument("old")
     convert.add_argument("new")
     convert.add_argument("--vae-dir", required=True, help="folder to save the checkpoint's VAE into")
+    convert.add_argument("--mu", default=None, help="the run's fixed training shift model.ans.mu (default: LTX's "
+                         "token-count rule, model.ans.mu=null)")
     args = parser.parse_args(argv)
 
     def run() -> None:
         if args.verb == "info":
             print(json.dumps(load_checkpoint(args.ckpt, key="ckpt")[KEY], indent=2, default=str))
         else:
-            upgrade(args.old, args.new, args.vae_dir)
+            upgrade(args.old, args.new, args.vae_dir, {"mu": None if args.mu is None else float(args.mu)})
             print(f"wrote {args.new} (VAE in {args.vae_dir})")
 
     run_tool(run)

@@ -166,7 +166,7 @@ def generate_held_out(out: Path, seconds: float = 6.0) -> dict[str, Any]:
     """
     pipeline = TalkingHeadPipeline.from_checkpoint(out / "a2v" / "checkpoints" / "last.ckpt")
     f, ratio = pipeline.clip_frames, pipeline.vae.temporal_ratio
-    sampler = ANSSampler(steps=8, clip_frames=f, guidance=Guidance("split", 6.0, 2.0))
+    sampler = pipeline.sampler_for(ANSSampler(steps=8, clip_frames=f, guidance=Guidance("split", 6.0, 2.0)))
     num_frames = 1 + ratio * int(seconds * 25 // ratio)
     latents = 1 + (num_frames - 1) // ratio
     seams = {m: seam_frames(latents, f, clip_overlap(m, f), ratio, num_frames) for m in ("ans", "independent")}

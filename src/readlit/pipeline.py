@@ -27,6 +27,7 @@ from tqdm.auto import tqdm
 from readlit.audio import WhisperFrontEnd
 from readlit.checkpoint import A2VHeader, CodecRef, load_checkpoint, submodule_state, trained_state
 from readlit.errors import AudioError, CheckpointError, ConfigError, one_line
+from readlit.flow.schedule import TimeShift
 from readlit.nn.a2v_dit import A2VDiT
 from readlit.nn.audio_encoder import build_audio_encoder
 from readlit.sampling.ans_sampler import ANSSampler, clip_starts, padded_length
@@ -82,6 +83,7 @@ class TalkingHeadPipeline:
         velocity: the A2V-DiT as the sampler calls it.
         size: pixel size of the model's frames (square).
         clip_frames: latent frames per clip the model was trained on (the sampler's default).
+        time_shift: the shift rule of the model's training times (the sampler's schedule shares it).
         fps, sample_rate: video frame rate and audio sample rate.
     """
 
@@ -91,6 +93,7 @@ class TalkingHeadPipeline:
     velocity: Velocity
     size: int | None
     clip_frames: int | None = None
+    time_shift: TimeShift | None = None
     fps: int = 25
     sample_rate: int = 16000
 
@@ -125,15 +128,19 @@ class TalkingHeadPipeline:
         for name, module in (("net", net), ("audio", audio)):
             _load_weights(module, submodule_state(state, name), f"ckpt={path} ({name})")
         return cls(vae.to(device), frontend.to(device), audio.to(device).eval(), net.to(device).eval(),
-                   size=header.size, clip_frames=header.clip_frames)
+                   size=header.size, clip_frames=header.clip_frames, time_shift=TimeShift(**header.time_shift))
 
     def sampler_for(self, sampler: ANSSampler) -> ANSSampler:
-        """``sampler`` with the clip length the model was trained on when it names none."""
-        if sampler.clip_frames is not None:
-            return sampler
-        if self.clip_frames is None:
-            raise ConfigError("clip_frames is not set and the model records no training clip length")
-        return replace(sampler, clip_frames=self.clip_frames)
+        """``sampler`` with the model's training clip length and time shift where it names none."""
+        if sampler.clip_frames is None:
+            if self.clip_frames is None:
+                raise ConfigError("clip_frames is not set and the model records no training clip length")
+            sampler = replace(sampler, clip_frames=self.clip_frames)
+        if sampler.shift is None:
+            if self.time_shift is None:
+                raise ConfigError("shift is not set and the model records no training time shift")
+            sampler = replace(sampler, shift=self.time_shift)
+        return sampler
 
     @torch.no_grad()
     def stream(self, image: torch.Tensor, waveform: torch.Tensor, sampler: ANSSampler,
@@ -208,7 +215,7 @@ class TalkingHeadPipeline:
             (3, F, H, W) in [-1, 1].
         """
         audio = self.encode_audio(windows)
-        sampler = replace(sampler, clip_frames=audio.shape[1])
+        sampler = self.sampler_for(replace(sampler, clip_frames=audio.shape[1]))
         noise = torch.randn((1, z_ref.shape[1], audio.shape[1], *z_ref.shape[-2:]), generator=generator).to(z_ref)
         latents = sampler.sample(self.velocity, z_ref, audio, noise)
         return self.vae.decode(latents)[0].float().clamp(-1, 1)

@@ -24,7 +24,7 @@ from readlit.errors import CheckpointError, ConfigError, ReadlitError
 from readlit.generate import generate
 from readlit.nn.speech_ae import SpeechAE
 from readlit.pipeline import TalkingHeadPipeline
-from readlit.sampling.ans_sampler import ANSSampler
+from readlit.sampling.ans_sampler import ANSSampler, padded_length
 from readlit.sampling.cfg import Guidance
 from readlit.train import train
 from tests.helpers import TINY_SYNTHETIC, compose_app
@@ -183,3 +183,31 @@ def test_paper_experiments_refuse_missing_weights_clearly(train_cfg, speechae_ck
         with pytest.raises(HydraException) as info:
             instantiate(train_cfg(f"experiment={experiment}", "vae=tiny", *overrides).model)
         assert isinstance(info.value.__cause__, error) and message in user_error(info.value)
+
+
+@pytest.mark.parametrize("pixel_frames", [121, 457, 1017, 10_000])
+def test_long_videos_use_only_the_positions_training_used(train_cfg, speechae_ckpt, monkeypatch, pixel_frames):
+    """Every RoPE position a long video's clips get was given in training (clip-local positions)."""
+    import readlit.nn.a2v_dit as a2v_dit
+
+    seen, original = set(), a2v_dit.video_positions
+
+    def recording(*args, **kwargs):
+        positions = original(*args, **kwargs)
+        seen.update(positions[:, 0].unique().tolist())  # the frame axis
+        return positions
+
+    monkeypatch.setattr(a2v_dit, "video_positions", recording)
+    model = instantiate(train_cfg("experiment=demo_a2v", *FAST, f"model.speechae_ckpt={speechae_ckpt}").model)
+    model.log = lambda *args, **kwargs: None  # no trainer attached
+    batch = next(iter(_datamodule(train_cfg("experiment=demo_a2v", *FAST,
+                                            f"model.speechae_ckpt={speechae_ckpt}")).train_dataloader()))
+    model.training_step(batch, 0)
+    trained, seen = seen, set()
+    latent = 1 + (pixel_frames - 1) // 8
+    sampler = model.pipeline().sampler_for(ANSSampler(steps=1, clip_frames=2, guidance=Guidance("none")))
+    frames = padded_length(latent, sampler.clip_frames)
+    z_ref, audio, noise = torch.zeros(1, 32, 1, 8, 8), torch.zeros(1, frames, 4, 32), torch.zeros(1, 32, frames, 8, 8)
+    with torch.no_grad():
+        assert sampler.sample(model.net, z_ref, audio, noise, latent).shape[2] == latent
+    assert seen and seen <= trained, f"positions {sorted(seen - trained)[:5]} were never trained"

@@ -91,17 +91,17 @@ def _format_one(checkpoint: dict, vae: VideoVAE) -> dict:
 def test_format_one_checkpoints_are_refused_with_the_command_that_converts_them(trained, tmp_path):
     checkpoint = load_checkpoint(trained["ckpt"])
     old = tmp_path / "old.ckpt"
-    torch.save(_format_one(checkpoint, VideoVAE(pretrained=str(trained["root"] / "vae"))), old)
+    torch.save(_format_one(dict(checkpoint), VideoVAE(pretrained=str(trained["root"] / "vae"))), old)
     with pytest.raises(CheckpointError, match=f"python -m readlit.checkpoint upgrade {old} NEW.ckpt --vae-dir DIR"):
         TalkingHeadPipeline.from_checkpoint(old)
-    upgrade(old, tmp_path / "new.ckpt", tmp_path / "vae")
+    upgrade(old, tmp_path / "new.ckpt", tmp_path / "vae", time_shift=checkpoint[KEY]["time_shift"])
     converted, original = (TalkingHeadPipeline.from_checkpoint(p) for p in (tmp_path / "new.ckpt", trained["ckpt"]))
     z, t, audio = torch.randn(1, 32, 3, 8, 8), torch.rand(1, 3), torch.randn(1, 2, 4, 32)
     with torch.no_grad():  # the EMA weights moved across, and the VAE was saved whole
         torch.testing.assert_close(converted.velocity(z, t, audio, 0), original.velocity(z, t, audio, 0))
         torch.testing.assert_close(converted.vae.decode(z[:, :, :2]), original.vae.decode(z[:, :, :2]))
     with pytest.raises(CheckpointError, match="already of format 2"):
-        upgrade(tmp_path / "new.ckpt", tmp_path / "again.ckpt", tmp_path / "vae2")
+        upgrade(tmp_path / "new.ckpt", tmp_path / "again.ckpt", tmp_path / "vae2", time_shift={"mu": None})
 
 
 def test_generate_runs_without_importing_lightning(trained, tmp_path):

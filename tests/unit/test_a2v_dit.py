@@ -8,6 +8,7 @@ from einops import rearrange, repeat
 from readlit.errors import CheckpointError
 from readlit.nn.a2v_dit import A2VDiT, forward_flops
 from readlit.nn.ltx_init import load_ltx_transformer, load_ltx_weights, locate, read_weights
+from readlit.nn.rope import video_positions
 
 LTX = dict(in_channels=8, out_channels=8, num_attention_heads=2, attention_head_dim=12, cross_attention_dim=24,
            num_layers=2, caption_channels=16)
@@ -24,33 +25,63 @@ def ltx_folder(tmp_path_factory):
     return model, folder
 
 
-def inputs(seed=1):
+def inputs(seed=1, frames=F):
     g = torch.Generator().manual_seed(seed)
-    z = torch.randn(B, 8, F, H, W, generator=g)
-    t = torch.rand(B, F, H, W, generator=g)  # per-token times
+    z = torch.randn(B, 8, frames, H, W, generator=g)
+    t = torch.rand(B, frames, H, W, generator=g)  # per-token times
     t[:, 0] = 0.0
     text = torch.randn(B, 5, 16, generator=g)
     mask = torch.ones(B, 5)
     mask[1, 3:] = 0
-    audio = torch.randn(B, F - 1, HW, DA, generator=g)
+    audio = torch.randn(B, frames - 1, HW, DA, generator=g)
     return z, t, text, mask, audio
 
 
-def test_ltx_weights_reproduce_diffusers(ltx_folder, caplog):
-    ltx, folder = ltx_folder
+def _ltx(ltx, z, t, text, mask, **positions):
+    """diffusers' LTX transformer on our layout: (B, C, f, h, w) in and out, t in [0, 1]."""
+    frames, height, width = z.shape[2:]
+    out = ltx(rearrange(z, "b c f h w -> b (f h w) c"), text, rearrange(t, "b f h w -> b (f h w)") * 1000, mask,
+              num_frames=frames, height=height, width=width, **positions).sample
+    return rearrange(out, "b (f h w) c -> b c f h w", f=frames, h=height)
+
+
+@pytest.fixture(scope="module")
+def ltx_net(ltx_folder):
+    _, folder = ltx_folder
+    return load_ltx_transformer(str(folder), subfolder=None, in_channels=8, audio_dim=DA, text="embeddings",
+                                rope_scale=ROPE_SCALE).eval()
+
+
+def test_ltx_weights_load_by_name(ltx_folder, caplog):
+    _, folder = ltx_folder
     with caplog.at_level("INFO"):
-        net = load_ltx_transformer(str(folder), subfolder=None, in_channels=8, audio_dim=DA, text="embeddings",
-                                   rope_scale=ROPE_SCALE).eval()
+        load_ltx_transformer(str(folder), subfolder=None, in_channels=8, audio_dim=DA, text="embeddings",
+                             rope_scale=ROPE_SCALE)
     assert "new (fresh init)" in caplog.text and "attn_audio" in caplog.text and "audio_projection" in caplog.text
-    z, t, text, mask, audio = inputs()
+
+
+@pytest.mark.parametrize("frames", [3, 9, 17])  # 17 latent frames: the paper's 121-frame clip and its reference
+def test_ltx_weights_reproduce_diffusers(ltx_folder, ltx_net, frames):
+    z, t, text, mask, audio = inputs(frames=frames)
     with torch.no_grad():
-        ours = net(z, t, audio, text=text, text_mask=mask)
-        theirs = ltx(rearrange(z, "b c f h w -> b (f h w) c"), text, rearrange(t, "b f h w -> b (f h w)") * 1000,
-                     mask, num_frames=F, height=H, width=W, rope_interpolation_scale=ROPE_SCALE).sample
-    theirs = rearrange(theirs, "b (f h w) c -> b c f h w", f=F, h=H)
-    error = (ours - theirs).abs().max().item()
-    print(f"max |A2V-DiT - LTX| = {error:.2e}")
+        ours = ltx_net(z, t, audio, text=text, text_mask=mask)
+        theirs = _ltx(ltx_folder[0], z, t, text, mask, rope_interpolation_scale=ROPE_SCALE)
+    print(f"{frames} latent frames: max |A2V-DiT - LTX| = {(ours - theirs).abs().max().item():.2e}")
     torch.testing.assert_close(ours, theirs, atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("offset", [5, 40])
+def test_shifted_frame_positions_reproduce_diffusers(ltx_folder, ltx_net, offset):
+    """A window whose frames sit ``offset`` latent frames later (the reference stays at 0), as LTX places it."""
+    z, t, text, mask, audio = inputs(frames=17)
+    positions = video_positions(17, H, W, frame_offset=offset)  # (L, 3)
+    coords = repeat(positions * torch.tensor(ROPE_SCALE, dtype=torch.float32), "l k -> b k l", b=B)
+    with torch.no_grad():
+        ours = ltx_net(z, t, audio, frame_offset=offset, text=text, text_mask=mask)
+        theirs = _ltx(ltx_folder[0], z, t, text, mask, video_coords=coords)
+        unshifted = ltx_net(z, t, audio, text=text, text_mask=mask)
+    torch.testing.assert_close(ours, theirs, atol=1e-5, rtol=0)
+    assert (ours - unshifted).abs().max() > 1e-4  # the positions do move the output
 
 
 def test_report_names_new_and_dropped_keys(ltx_folder):
@@ -116,12 +147,25 @@ def test_per_frame_times_equal_per_token_times():
         torch.testing.assert_close(net(z, t, audio), net(z, repeat(t, "b f -> b f h w", h=H, w=W), audio))
 
 
-def test_clips_sharing_a_frame_give_it_the_same_rope_position():
-    from readlit.nn.rope import video_positions
+def test_positions_put_the_reference_at_zero_and_the_frames_after_it():
+    positions = video_positions(4, 2, 3, frame_offset=5)
+    assert positions.shape == (24, 3)
+    assert positions[:6, 0].tolist() == [0.0] * 6 and positions[6:12, 0].tolist() == [6.0] * 6
+    assert positions[-1].tolist() == [8.0, 1.0, 2.0] and positions[7].tolist() == [6.0, 0.0, 1.0]
 
-    # clips of 3 latent frames overlapping by one start at latent frames 0 and 2 (ans_sampler.clip_starts)
-    first, second = video_positions(4, 1, 1, frame_offset=0), video_positions(4, 1, 1, frame_offset=2)
-    assert first[-1, 0] == second[1, 0] == 3 and first[0, 0] == second[0, 0] == 0
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.bfloat16])
+def test_the_whole_net_runs_cast_to_float64_and_bfloat16(dtype):
+    torch.manual_seed(0)
+    net = A2VDiT(in_channels=8, num_attention_heads=2, attention_head_dim=12, num_layers=2, audio_dim=DA).eval()
+    z, t, _, _, audio = inputs()
+    t = t[:, :, 0, 0]
+    with torch.no_grad():
+        reference = net(z, t, audio)
+        cast = net.to(dtype)(z.to(dtype), t, audio.to(dtype))
+    assert cast.dtype == dtype
+    error = (cast.float() - reference).abs().mean() / reference.abs().mean()
+    assert error < (1e-6 if dtype == torch.float64 else 0.03)
 
 
 def test_flops_on_meta_device():

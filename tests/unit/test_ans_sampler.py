@@ -5,7 +5,7 @@ import torch
 from einops import rearrange
 
 from readlit.errors import ConfigError
-from readlit.flow.schedule import euler_step, sampling_schedule
+from readlit.flow.schedule import TimeShift, euler_step, sampling_schedule
 from readlit.sampling.ans_sampler import ANSSampler, clip_starts, padded_length
 from readlit.sampling.baselines import fuse_weights, independent_clips, overlap_fuse
 from readlit.sampling.cfg import Guidance
@@ -14,7 +14,7 @@ C, H, W, HW, DA = 4, 2, 3, 2, 5
 
 
 class Toy(torch.nn.Module):
-    """A small nonlinear velocity net that mixes frames, time, reference, audio and RoPE offset; counts calls."""
+    """A small nonlinear velocity net that mixes frames, time, reference and audio; counts calls."""
 
     def __init__(self):
         super().__init__()
@@ -23,14 +23,14 @@ class Toy(torch.nn.Module):
         self.audio = torch.nn.Parameter(torch.randn(DA, C, generator=generator))
         self.calls, self.batches = 0, []
 
-    def forward(self, z, t, audio, frame_offset):
+    def forward(self, z, t, audio):
         self.calls += 1
         self.batches.append(z.shape[0])
         context = z.mean(dim=(2, 3, 4), keepdim=True)  # every frame sees every other one, as attention does
         sound = rearrange(audio.mean(dim=2) @ self.audio, "b f c -> b c f 1 1")
         sound = torch.cat([torch.zeros_like(sound[:, :, :1]), sound], dim=2)  # the reference gets no audio
         mixed = torch.einsum("dc,bcfhw->bdfhw", self.mix, z)
-        return torch.tanh(mixed + context + sound + rearrange(t, "b f -> b 1 f 1 1") + 0.01 * frame_offset)
+        return torch.tanh(mixed + context + sound + rearrange(t, "b f -> b 1 f 1 1"))
 
 
 def inputs(frames: int, batch: int = 2, seed: int = 0):
@@ -42,7 +42,7 @@ def inputs(frames: int, batch: int = 2, seed: int = 0):
 
 def algorithm_1(sampler: ANSSampler, model, z_ref, audio, noise):
     """Algorithm 1 as printed: timesteps outside, clips inside, the whole sequence updated after each step."""
-    f, times = sampler.clip_frames, sampler.schedule().to(noise)
+    f, times = sampler.clip_frames, sampler.schedule(sampler.clip_tokens(z_ref)).to(noise)
     starts, batch = clip_starts(noise.shape[2], f), noise.shape[0]
     z = noise.clone()
     for i in range(len(times) - 1):
@@ -56,7 +56,7 @@ def algorithm_1(sampler: ANSSampler, model, z_ref, audio, noise):
                 clip[:, :, 0] = updated[:, :, start]
                 t[:, 1] = times[i + 1]
             full = torch.cat([z_ref, clip], dim=2)
-            v = sampler.guidance(model, full, t, audio[:, start:start + f], start)
+            v = sampler.guidance(model, full, t, audio[:, start:start + f])
             updated[:, :, start:start + f] = euler_step(full, v, t, t_next)[:, :, 1:]
         z = updated
     return z
@@ -64,7 +64,7 @@ def algorithm_1(sampler: ANSSampler, model, z_ref, audio, noise):
 
 @pytest.mark.parametrize("mode", ["none", "joint", "split"])
 def test_clip_after_clip_equals_the_literal_loop_order(mode):
-    sampler = ANSSampler(steps=5, mu=1.0, clip_frames=4, guidance=Guidance(mode, 3.0, 1.5))
+    sampler = ANSSampler(steps=5, clip_frames=4, guidance=Guidance(mode, 3.0, 1.5), shift=TimeShift(mu=1.0))
     frames = padded_length(10, 4)
     assert frames == 10 and len(clip_starts(frames, 4)) == 3
     z_ref, audio, noise = inputs(frames)
@@ -79,7 +79,7 @@ def test_clip_after_clip_equals_the_literal_loop_order(mode):
 
 
 def test_the_first_clip_costs_the_same_forwards_whatever_the_audio_length():
-    sampler = ANSSampler(steps=4, clip_frames=3, guidance=Guidance("split"))
+    sampler = ANSSampler(steps=4, clip_frames=3, guidance=Guidance("split"), shift=TimeShift(mu=0.5))
     calls = []
     for clips in (1, 3, 9):
         frames = padded_length(1 + 2 * clips, 3)
@@ -98,12 +98,12 @@ def test_split_cfg_is_one_batched_forward_equal_to_the_three_forward_formula():
     z = torch.cat([z_ref, noise], dim=2)
     t = torch.rand(2, 5, generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
-        guided = guidance(model, z, t, audio, 7)
+        guided = guidance(model, z, t, audio)
         assert model.calls == 1 and model.batches == [6]
         no_ref = torch.cat([torch.zeros_like(z_ref), noise], dim=2)
-        uncond = model(no_ref, t, torch.zeros_like(audio), 7)
-        ref_only = model(z, t, torch.zeros_like(audio), 7)
-        full = model(z, t, audio, 7)
+        uncond = model(no_ref, t, torch.zeros_like(audio))
+        ref_only = model(z, t, torch.zeros_like(audio))
+        full = model(z, t, audio)
     torch.testing.assert_close(guided, (1 - 2 - 6) * uncond + 2 * ref_only + 6 * full, rtol=0, atol=1e-5)
 
 
@@ -112,9 +112,9 @@ def test_joint_cfg_matches_eq_16():
     z_ref, audio, noise = inputs(3)
     z, t = torch.cat([z_ref, noise], dim=2), torch.full((2, 4), 0.5)
     with torch.no_grad():
-        guided = guidance(model, z, t, audio, 0)
-        uncond = model(torch.cat([torch.zeros_like(z_ref), noise], dim=2), t, torch.zeros_like(audio), 0)
-        full = model(z, t, audio, 0)
+        guided = guidance(model, z, t, audio)
+        uncond = model(torch.cat([torch.zeros_like(z_ref), noise], dim=2), t, torch.zeros_like(audio))
+        full = model(z, t, audio)
     assert model.batches[0] == 4
     torch.testing.assert_close(guided, -3 * uncond + 4 * full, rtol=0, atol=1e-5)
 
@@ -139,13 +139,13 @@ def test_clip_plans_cover_any_length():
     assert clip_starts(4, 4) == [0] and clip_starts(5, 4) == [0, 3] and padded_length(5, 4) == 7
     with pytest.raises(ConfigError, match="must exceed the overlap"):
         clip_starts(5, 1)
-    sampler = ANSSampler(steps=2, clip_frames=4)
+    sampler = ANSSampler(steps=2, clip_frames=4, shift=TimeShift(mu=0.0))
     with pytest.raises(ConfigError, match="whole number of overlapping clips"):
         sampler.sample(Toy(), *inputs(5))
 
 
 def test_baselines_shapes_and_fusion_weights():
-    sampler = ANSSampler(steps=3, clip_frames=4, guidance=Guidance("none"))
+    sampler = ANSSampler(steps=3, clip_frames=4, guidance=Guidance("none"), shift=TimeShift(mu=0.5))
     z_ref, audio, noise = inputs(8)
     assert independent_clips(sampler, Toy(), z_ref, audio, noise).shape == noise.shape
     z_ref, audio, noise = inputs(padded_length(8, 4, overlap=2))

@@ -9,6 +9,7 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 from readlit.errors import AudioError, ConfigError
+from readlit.flow.schedule import TimeShift
 from readlit.nn.speech_ae import SpeechAE
 from readlit.pipeline import TalkingHeadPipeline, clip_overlap, plan_frames, to_uint8_frames
 from readlit.resolvers import PROJECT_ROOT
@@ -22,7 +23,7 @@ CONF = PROJECT_ROOT / "conf"
 class Drift(torch.nn.Module):
     """A velocity that depends on state, time and audio, so sampling does something."""
 
-    def forward(self, z, t, audio, frame_offset):
+    def forward(self, z, t, audio):
         sound = audio.mean(dim=(2, 3))[:, None, :, None, None]
         sound = torch.cat([torch.zeros_like(sound[:, :, :1]), sound], dim=2)
         return torch.tanh(z + sound) * t[:, None, :, None, None]
@@ -31,8 +32,8 @@ class Drift(torch.nn.Module):
 class Coupled(Drift):
     """Frames also pull towards the clip's mean, so a clip's context (ANS's motion frame) matters."""
 
-    def forward(self, z, t, audio, frame_offset):
-        return super().forward(z, t, audio, frame_offset) + z.mean(dim=2, keepdim=True)
+    def forward(self, z, t, audio):
+        return super().forward(z, t, audio) + z.mean(dim=2, keepdim=True)
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +46,7 @@ def pipeline() -> TalkingHeadPipeline:
 
 
 def sampler() -> ANSSampler:
-    return ANSSampler(steps=2, mu=0.5, clip_frames=3, guidance=Guidance("joint", audio_scale=2.0))
+    return ANSSampler(steps=2, clip_frames=3, guidance=Guidance("joint", audio_scale=2.0), shift=TimeShift(mu=0.5))
 
 
 @pytest.mark.parametrize("seconds", [0.04, 0.3, 1.0, 2.57])

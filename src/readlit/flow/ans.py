@@ -1,33 +1,35 @@
 """ANS training (paper §3.3, eq. 11-15): the asynchronous forward process and its loss.
 
-Flow time convention (docs/design.md §3, the only place besides :mod:`readlit.flow.schedule`): t = 0 is data, t = 1 is
-noise, z_t = (1 - t)·z0 + t·eps, target velocity v = eps - z0, and sampling steps per token
+Flow time convention (docs/design.md §3, the only place besides :mod:`readlit.flow.schedule`): t = 0 is data,
+t = 1 is noise, z_t = (1 - t)·z0 + t·eps, target velocity v = eps - z0, and sampling steps per token
 z_{t'} = z_t + (t' - t)·v (:func:`euler_step`, shared with the sampler).
 
 The latent sequence is [z_R, z_1 ... z_f] (B, C, 1 + f, h, w). Per-frame times are t = [0, t1, t2 ... t2] with
-t1 < t2, both drawn from the shifted logit-normal sigmoid(N(mu, sigma)); z_1 is the motion frame, which at
-inference is the previous clip's last frame, already one step less noisy. A share of samples gets t1 = t2: the
-first clip at inference has no motion frame. The loss is the MSE of the velocity over every frame but z_R.
+t1 < t2 (eq. 12): t2 is drawn from the shifted logit-normal sigmoid(N(mu, sigma)), whose mu the sampler shares
+(:class:`~readlit.flow.schedule.TimeShift`), and t1 from the same distribution truncated below t2. The paper
+says "t1, t2 ~ Sigmoid(N(mu, sigma)), t1 < t2"; drawing a sorted pair instead would make t2 the larger of two
+draws, which at paper scale leaves the sampler's last step (targets at T_7 = 0.55) with 0.14 % of the training
+mass within ±0.05, where the truncated draw gives 2.5 % (``tests/unit/test_ans.py`` pins both configs). z_1 is
+the motion frame, which at inference is the previous clip's last frame, already one step less noisy.
+
+Two shares of samples depart from t1 < t2, each for a case inference has: t1 = t2 (``sync_prob``; the first
+clip has no motion frame) and t1 = 0 (``clean_prob``; in the last step every later clip's motion frame is
+already clean, T_n = 0, which the logit-normal almost never draws). The loss is the MSE of the velocity over
+every frame but z_R.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, field
 
 import torch
 from einops import rearrange
 
 from readlit.errors import ConfigError
-from readlit.flow.schedule import euler_step
+from readlit.flow.schedule import TimeShift, euler_step
 
-__all__ = ["ANSProcess", "NoisedBatch", "euler_step", "token_shift"]
-
-
-def token_shift(tokens: int, base_tokens: int = 1024, max_tokens: int = 4096, base_shift: float = 0.95,
-                max_shift: float = 2.05) -> float:
-    """The LTX trainer's mu: linear in the token count, 0.95 at 1024 tokens, 2.05 at 4096."""
-    slope = (max_shift - base_shift) / (max_tokens - base_tokens)
-    return base_shift + slope * (tokens - base_tokens)
+__all__ = ["ANSProcess", "NoisedBatch", "euler_step"]
 
 
 @dataclass
@@ -45,45 +47,69 @@ class ANSProcess:
     """The asynchronous forward process and condition dropout (config ``model.ans``).
 
     Args:
-        mu: mean of the logit-normal; None = :func:`token_shift` of the sequence's token count.
-        sigma: its standard deviation (LTX trainer: 1.0).
+        shift: the time shift mu (shared with the sampler).
+        sigma: the logit-normal's standard deviation (LTX trainer: 1.0).
         sync_prob: share of samples with t1 = t2 (no motion frame ahead in time).
+        clean_prob: share of samples with t1 = 0 (a clean motion frame, as in the last sampling step).
         drop_audio: probability that a sample's audio is replaced by zeros (CFG's unconditional audio).
         drop_ref: probability that z_R is replaced by zeros.
         drop_both: probability that both are dropped (drawn first; the two above apply to the rest).
     """
 
-    mu: float | None = None
+    shift: TimeShift = field(default_factory=TimeShift)
     sigma: float = 1.0
     sync_prob: float = 0.1
+    clean_prob: float = 0.1
     drop_audio: float = 0.1
     drop_ref: float = 0.05
     drop_both: float = 0.05
 
     def __post_init__(self) -> None:
-        for name in ("sync_prob", "drop_audio", "drop_ref", "drop_both"):
+        for name in ("sync_prob", "clean_prob", "drop_audio", "drop_ref", "drop_both"):
             if not 0.0 <= getattr(self, name) <= 1.0:
-                raise ConfigError(f"model.ans.{name}={getattr(self, name)} must be a probability in [0, 1]")
+                raise ConfigError(f"{name}={getattr(self, name)} must be a probability in [0, 1]")
+        if self.sync_prob + self.clean_prob > 1.0:
+            raise ConfigError(f"sync_prob={self.sync_prob} and clean_prob={self.clean_prob} sum past 1")
         if self.sigma <= 0:
-            raise ConfigError(f"model.ans.sigma={self.sigma} must be positive")
-
-    def logit_normal(self, shape: tuple[int, ...], tokens: int, device: torch.device,
-                     generator: torch.Generator | None = None) -> torch.Tensor:
-        """sigmoid(N(mu, sigma)) of ``shape``, mu from the token count unless configured."""
-        mu = token_shift(tokens) if self.mu is None else self.mu
-        return torch.sigmoid(mu + self.sigma * torch.randn(shape, device=device, generator=generator))
+            raise ConfigError(f"sigma={self.sigma} must be positive")
 
     def sample_times(self, batch: int, frames: int, tokens: int, device: torch.device,
                      generator: torch.Generator | None = None) -> torch.Tensor:
         """t = [0, t1, t2 ... t2] per sample (eq. 12): (B, 1 + f) for ``frames`` = f >= 1 frames after z_R."""
-        pair = self.logit_normal((batch, 2), tokens, device, generator)
-        t1, t2 = pair.min(dim=1).values, pair.max(dim=1).values
-        sync = torch.rand(batch, device=device, generator=generator) < self.sync_prob
-        t1 = torch.where(sync, t2, t1)
+        mu = self.shift.mu_for(tokens)
+        normal = torch.randn((batch, 2), device=device, generator=generator)
+        t2 = torch.sigmoid(mu + self.sigma * normal[:, 0])
+        # inverse CDF of the logit-normal at a uniform share of t2's own CDF: the distribution truncated below t2
+        below = torch.special.ndtr(normal[:, 1]) * torch.special.ndtr(normal[:, 0])
+        t1 = torch.sigmoid(mu + self.sigma * torch.special.ndtri(below))
+        share = torch.rand(batch, device=device, generator=generator)
+        t1 = torch.where(share < self.sync_prob, t2, t1)
+        t1 = torch.where((share >= self.sync_prob) & (share < self.sync_prob + self.clean_prob), 0.0, t1)
         t = t2[:, None].repeat(1, 1 + frames)
         t[:, 0] = 0.0
         t[:, 1] = t1
         return t
+
+    def time_mass(self, tokens: int, low: float, high: float) -> tuple[float, float]:
+        """Training probability that the motion frame's t1, and the targets' t2, fall in [low, high] (exact)."""
+        mu = self.shift.mu_for(tokens)
+
+        def cdf(t: float) -> float:  # of one logit-normal draw
+            if t <= 0.0:
+                return 0.0
+            if t >= 1.0:
+                return 1.0
+            return 0.5 * (1.0 + math.erf((math.log(t / (1.0 - t)) - mu) / (self.sigma * math.sqrt(2.0))))
+
+        def truncated(t: float) -> float:  # CDF of t1 drawn below t2: P(t1 <= t) = F(t)·(1 - ln F(t))
+            value = cdf(t)
+            return value * (1.0 - math.log(value)) if value > 0.0 else 0.0
+
+        target = cdf(high) - cdf(low)
+        below = 1.0 - self.sync_prob - self.clean_prob
+        motion = (self.sync_prob * target + below * (truncated(high) - truncated(low))
+                  + self.clean_prob * float(low <= 0.0 <= high))
+        return motion, target
 
     def noise(self, z0: torch.Tensor, t: torch.Tensor, eps: torch.Tensor) -> NoisedBatch:
         """Eq. 13-14: z_t = (1 - t)·z0 + t·eps per frame, v = eps - z0, mask without the reference.

@@ -1,18 +1,53 @@
-"""Sampling time schedules in the flow-time convention (t = 1 noise -> t = 0 data) and the per-token Euler step.
+"""Flow times: the one shift rule shared by training and sampling, the sampling schedule, and the Euler step.
 
-The schedule is the uniform grid 1 = T_1 > ... > T_n = 0 pushed through the same shift as training's
-shifted logit-normal: shift(t) = e^mu / (e^mu + 1/t - 1). mu > 0 spends more steps at high noise, as larger
-token counts need (LTX: mu from 0.95 at 1024 tokens to 2.05 at 4096).
+Flow-time convention (docs/design.md §3): t = 1 noise -> t = 0 data.
+
+**One shift rule.** Training draws times from the shifted logit-normal sigmoid(N(mu, sigma)) (paper eq. 12,
+Esser et al. 2024), and sampling walks the uniform grid 1 = u_1 > ... > u_n = 0 pushed through the same shift,
+T_i = sigmoid(mu + logit(u_i)) = e^mu / (e^mu + 1/u_i - 1). Both read mu from one :class:`TimeShift`, as LTX-Video
+does (its trainer and its pipeline compute the same token-count shift), so every time the sampler evaluates is
+where training put its mass. A sampler shifted differently from training leaves the trained range: at paper
+scale a training shift of 2.14 against a sampling shift of 0.95 put the last two of eight steps where training
+has probability 1e-4 and 7e-7.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 from einops import rearrange
 
 from readlit.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class TimeShift:
+    """mu of the time shift, fixed or from the token count of one clip sequence (config ``model.ans.shift``).
+
+    Args:
+        mu: a fixed shift; None = LTX's rule, linear in the tokens L of the sequence the network sees (reference
+            included): ``base_shift`` at ``base_tokens``, ``max_shift`` at ``max_tokens``, extrapolated beyond.
+        base_tokens, max_tokens, base_shift, max_shift: LTX-Video's constants (0.95 at 1024, 2.05 at 4096).
+    """
+
+    mu: float | None = None
+    base_tokens: int = 1024
+    max_tokens: int = 4096
+    base_shift: float = 0.95
+    max_shift: float = 2.05
+
+    def __post_init__(self) -> None:
+        if self.max_tokens <= self.base_tokens:
+            raise ConfigError(f"max_tokens={self.max_tokens} must exceed base_tokens={self.base_tokens}")
+
+    def mu_for(self, tokens: int) -> float:
+        """The shift for a sequence of ``tokens`` tokens."""
+        if self.mu is not None:
+            return float(self.mu)
+        slope = (self.max_shift - self.base_shift) / (self.max_tokens - self.base_tokens)
+        return self.base_shift + slope * (tokens - self.base_tokens)
 
 
 def shift_time(t: torch.Tensor, mu: float) -> torch.Tensor:
@@ -24,7 +59,7 @@ def shift_time(t: torch.Tensor, mu: float) -> torch.Tensor:
 def sampling_schedule(steps: int, mu: float) -> torch.Tensor:
     """T_1 = 1 > T_2 > ... > T_{steps+1} = 0: ``steps`` Euler steps, float64 (steps + 1,)."""
     if steps < 1:
-        raise ConfigError(f"sampler.steps={steps} must be at least 1")
+        raise ConfigError(f"steps={steps} must be at least 1")
     return shift_time(torch.linspace(1.0, 0.0, steps + 1, dtype=torch.float64), mu)
 
 

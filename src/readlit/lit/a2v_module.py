@@ -14,6 +14,7 @@ epochs), and the same loss binned by t2 (``val/loss_t0-25`` ...), since low-nois
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -62,8 +63,6 @@ class A2VLitModule(StageModule):
         frontend: the Whisper front end (a partial); checkpoints record it by reference for inference.
         weighting: optional weights of the flow loss per latent position (:mod:`readlit.lit.terms`); None is
             eq. 15 as written.
-        max_frame_offset: train with a random RoPE frame offset in [0, max_frame_offset], so long videos' later
-            clips (sampled at offsets far beyond one clip) stay in distribution.
         t_bins: number of equal t2 bins of the validation loss.
         val_seed: seed of the fixed validation noise.
     """
@@ -74,7 +73,7 @@ class A2VLitModule(StageModule):
                  optimizer: Callable[..., torch.optim.Optimizer], scheduler: Callable[..., Any] | None = None,
                  compile: bool = False, audio_encoder: str = "speechae", speechae_ckpt: str | None = None,
                  speechae_net: dict[str, Any] | None = None, frontend: Callable[[], WhisperFrontEnd] | None = None,
-                 weighting: Weighting | None = None, max_frame_offset: int = 0, t_bins: int = 4,
+                 weighting: Weighting | None = None, t_bins: int = 4,
                  val_seed: int = 0):
         super().__init__(optimizer, scheduler, compile)
         self.vae = vae
@@ -83,7 +82,7 @@ class A2VLitModule(StageModule):
         with scope("net"):
             self.net = net(in_channels=vae.latent_channels, audio_dim=self.audio_config["latent_dim"])
         self.frontend_factory, self.weighting = frontend, weighting
-        self.max_frame_offset, self.val_seed = max_frame_offset, val_seed
+        self.val_seed = val_seed
         self.clip_shape: tuple[int, int] | None = None  # (latent frames after z_R, pixel size) seen in training
         self._frontend_ref: CodecRef | None = None
         self.eval_metrics = per_stage(lambda: {"loss": MeanMetric(), "loss_by_t": BinnedMean(t_bins)})
@@ -121,7 +120,8 @@ class A2VLitModule(StageModule):
     def pipeline(self) -> TalkingHeadPipeline:
         """The module's own parts as an inference pipeline (no front end: it takes Whisper windows, not waveforms)."""
         frames, size = self.clip_shape or (None, None)
-        return TalkingHeadPipeline(self.vae, None, self.audio, self.net, size=size, clip_frames=frames)
+        return TalkingHeadPipeline(self.vae, None, self.audio, self.net, size=size, clip_frames=frames,
+                                   time_shift=self.ans.shift)
 
     # ---------------------------------------------------------------------------------------- batches
 
@@ -152,9 +152,8 @@ class A2VLitModule(StageModule):
         c = self.audio_latents(batch, frames)
         noised = self.ans.forward_process(z0)
         z_in, c = drop_conditions(noised.z_t, c, *self.ans.dropout(batch_size, z0.device))
-        offset = int(torch.randint(0, self.max_frame_offset + 1, ())) if self.max_frame_offset else 0
         weight = None if self.weighting is None else self.weighting(batch, tuple(z0.shape[-2:]))
-        loss = self.ans.loss(self.net(z_in, noised.t, c, offset), noised, weight)
+        loss = self.ans.loss(self.net(z_in, noised.t, c), noised, weight)
         self.log("train/loss", loss, prog_bar=True, batch_size=batch_size)
         return loss
 
@@ -183,7 +182,7 @@ class A2VLitModule(StageModule):
         frames, size = self.clip_shape or (None, None)
         return A2VHeader(net_config=self.net.config, audio_config=self.audio_config, frontend=self.frontend_ref(),
                          vae=CodecRef(self.vae.reference(), self.vae.fingerprint()), clip_frames=frames,
-                         size=size).to_dict()
+                         size=size, time_shift=dataclasses.asdict(self.ans.shift)).to_dict()
 
     def frontend_ref(self) -> CodecRef:
         """The Whisper front end by reference, built once to fingerprint its weights."""

@@ -61,7 +61,9 @@ class TimestepEmbedding(nn.Module):
 
     def forward(self, t: torch.Tensor) -> torch.Tensor:
         """(M,) -> (M, D)."""
-        return self.timestep_embedder(timestep_sinusoids(t))
+        # The sinusoids are computed in float32 (as diffusers does) and handed over in the weights' dtype, so the
+        # net also runs cast whole to float64 or bfloat16.
+        return self.timestep_embedder(timestep_sinusoids(t).to(self.timestep_embedder.linear_1.weight.dtype))
 
 
 class AdaLNSingle(nn.Module):

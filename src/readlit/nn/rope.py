@@ -6,8 +6,9 @@ time, so positions mean seconds and pixels), mapped to [-1, 1], and rotates inte
 frequencies spaced geometrically from 1 to theta (times pi / 2), the three axes taking turns. Channels left
 over when the width is not a multiple of 6 come first and are not rotated.
 
-The frame position is global: a clip that starts at latent frame ``frame_offset`` of a long video gets the
-same positions for its frames as the clip before it gave the frames they share, so overlapping clips agree.
+Positions are clip-local: the ANS sampler gives every clip the positions training gave it (reference at frame
+0, the clip's frames at 1..f), whatever the clip's place in a long video (docs/design.md §8). ``frame_offset``
+moves the clip's frames along the time axis, as LTX's own positions of a later window would.
 """
 
 from __future__ import annotations
@@ -49,12 +50,14 @@ class RotaryPosEmbed3D(nn.Module):
                  scale: tuple[float, float, float] = (8 / 25, 32, 32), theta: float = 10000.0):
         super().__init__()
         self.dim, self.theta = dim, theta
-        self.register_buffer("axis_scale", torch.tensor([s / b for s, b in zip(scale, base, strict=True)]),
-                             persistent=False)
+        self.register_buffer("axis_scale", torch.tensor(scale, dtype=torch.float32), persistent=False)
+        self.register_buffer("axis_base", torch.tensor(base, dtype=torch.float32), persistent=False)
 
     def forward(self, positions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """positions (L, 3) -> (cos, sin), each (L, D)."""
-        grid = positions.float() * self.axis_scale.float()
+        # (position x scale) / base in float32, in diffusers' order: position x (scale / base) rounds differently
+        # and drifts from LTX by up to 1e-3 once frame positions pass a few latent frames.
+        grid = positions.float() * self.axis_scale.float() / self.axis_base.float()
         freqs = self.theta ** torch.linspace(0.0, 1.0, self.dim // 6, device=positions.device, dtype=torch.float32)
         angles = (freqs * math.pi / 2) * rearrange(grid * 2 - 1, "n k -> n k 1")       # (L, 3, D // 6)
         angles = repeat(angles, "n k r -> n (r k two)", two=2)                          # (L, D - D % 6)

@@ -23,7 +23,7 @@ import torch
 from einops import repeat
 
 from readlit.errors import ConfigError
-from readlit.flow.schedule import euler_step, sampling_schedule
+from readlit.flow.schedule import TimeShift, euler_step, sampling_schedule
 from readlit.sampling.cfg import Guidance, Velocity
 
 
@@ -50,21 +50,38 @@ def padded_length(num_latent: int, clip_frames: int, overlap: int = 1) -> int:
 class ANSSampler:
     """Algorithm 1 with CFG (config group ``sampler``).
 
+    Every clip is sampled at clip-local positions: the reference at frame position 0 and the clip's frames at
+    1..f, as in training, whatever the clip's place in the video (docs/design.md §8). A clip attends to nothing
+    outside itself, so only the reference-to-frame distances matter, and these stay within one clip's.
+
     Args:
         steps: Euler steps (n - 1 in Algorithm 1; the paper uses 8).
-        mu: time-schedule shift (see :mod:`readlit.flow.schedule`).
-        clip_frames: f, latent frames per clip (the training length: 121 pixel frames -> 16).
+        clip_frames: f, latent frames per clip (the training length: 121 pixel frames -> 16); None until a
+            pipeline fills in the model's.
         guidance: CFG mode and scales.
+        shift: the time shift of the schedule; None until a pipeline fills in the model's training rule
+            (sampling elsewhere leaves the times training covered).
     """
 
     steps: int = 8
-    mu: float = 0.95
-    clip_frames: int = 16
+    clip_frames: int | None = None
     guidance: Guidance = field(default_factory=Guidance)
+    shift: TimeShift | None = None
 
-    def schedule(self) -> torch.Tensor:
-        """T_1 = 1 > ... > T_n = 0, float64 (steps + 1,)."""
-        return sampling_schedule(self.steps, self.mu)
+    def __post_init__(self) -> None:
+        if self.steps < 1:
+            raise ConfigError(f"steps={self.steps} must be at least 1")
+
+    def schedule(self, tokens: int) -> torch.Tensor:
+        """T_1 = 1 > ... > T_n = 0 for clip sequences of ``tokens`` tokens, float64 (steps + 1,)."""
+        if self.shift is None:
+            raise ConfigError("shift is not set: sample through a pipeline (it uses the model's training shift) or "
+                              "set sampler.shift")
+        return sampling_schedule(self.steps, self.shift.mu_for(tokens))
+
+    def clip_tokens(self, z_ref: torch.Tensor) -> int:
+        """L of one clip sequence: (1 + f)·h·w, the count training's shift rule saw."""
+        return (1 + self.clip_frames) * z_ref.shape[-2] * z_ref.shape[-1]
 
     @torch.no_grad()
     def stream(self, model: Velocity, z_ref: torch.Tensor, audio: torch.Tensor,
@@ -85,19 +102,17 @@ class ANSSampler:
         if audio.shape[1] != frames or padded_length(frames, self.clip_frames) != frames:
             raise ConfigError(f"noise has {frames} latent frames and audio {audio.shape[1]}; both must be "
                               f"padded_length(N, {self.clip_frames}) = a whole number of overlapping clips")
-        times = self.schedule().to(noise.dtype).to(noise.device)
+        times = self.schedule(self.clip_tokens(z_ref)).to(noise.dtype).to(noise.device)
         previous_last: list[torch.Tensor] | None = None
         for start in clip_starts(frames, self.clip_frames):
             span = slice(start, start + self.clip_frames)
-            clip, last = self._clip(model, z_ref, audio[:, span], noise[:, :, span].clone(), times, start,
-                                    previous_last)
+            clip, last = self._clip(model, z_ref, audio[:, span], noise[:, :, span].clone(), times, previous_last)
             previous_last = last
             first = 0 if start == 0 else 1
             yield slice(start + first, span.stop), clip[:, :, first:]
 
     def _clip(self, model: Velocity, z_ref: torch.Tensor, audio: torch.Tensor, x: torch.Tensor,
-              times: torch.Tensor, start: int,
-              motion: list[torch.Tensor] | None) -> tuple[torch.Tensor, list[torch.Tensor]]:
+              times: torch.Tensor, motion: list[torch.Tensor] | None) -> tuple[torch.Tensor, list[torch.Tensor]]:
         """Every step of one clip; returns its final latents (B, C, f, h, w) and its last frame after each step."""
         batch = x.shape[0]
         last = [x[:, :, -1]]
@@ -109,7 +124,7 @@ class ANSSampler:
                 x[:, :, 0] = motion[i + 1]
                 t[:, 1] = times[i + 1]
             z = torch.cat([z_ref, x], dim=2)
-            v = self.guidance(model, z, t, audio, start)
+            v = self.guidance(model, z, t, audio)
             x = euler_step(z, v, t, t_next)[:, :, 1:]
             last.append(x[:, :, -1])
         return x, last

@@ -27,22 +27,22 @@ def _times(value: torch.Tensor, batch: int, frames: int) -> torch.Tensor:
 
 
 def _step(sampler: ANSSampler, model: Velocity, z_ref: torch.Tensor, x: torch.Tensor, audio: torch.Tensor,
-          t: torch.Tensor, start: int) -> torch.Tensor:
+          t: torch.Tensor) -> torch.Tensor:
     """Guided velocity of one clip's frames (B, C, f, h, w), reference dropped from the output."""
-    return sampler.guidance(model, torch.cat([z_ref, x], dim=2), t, audio, start)[:, :, 1:]
+    return sampler.guidance(model, torch.cat([z_ref, x], dim=2), t, audio)[:, :, 1:]
 
 
 @torch.no_grad()
 def independent_clips(sampler: ANSSampler, model: Velocity, z_ref: torch.Tensor, audio: torch.Tensor,
                       noise: torch.Tensor) -> torch.Tensor:
     """"w/o ANS": noise and audio (B, C, k·f, h, w) / (B, k·f, hw, da) -> latents (B, C, k·f, h, w)."""
-    f, times = sampler.clip_frames, sampler.schedule().to(noise)
+    f, times = sampler.clip_frames, sampler.schedule(sampler.clip_tokens(z_ref)).to(noise)
     batch, clips = noise.shape[0], []
     for start in range(0, noise.shape[2], f):
         x, span = noise[:, :, start:start + f], slice(start, start + f)
         for i in range(len(times) - 1):
             t, t_next = _times(times[i], batch, f), _times(times[i + 1], batch, f)
-            v = _step(sampler, model, z_ref, x, audio[:, span], t, start)
+            v = _step(sampler, model, z_ref, x, audio[:, span], t)
             x = euler_step(x, v, t[:, 1:], t_next[:, 1:])
         clips.append(x)
     return torch.cat(clips, dim=2)
@@ -60,7 +60,7 @@ def fuse_weights(frames: int, overlap: int) -> torch.Tensor:
 def overlap_fuse(sampler: ANSSampler, model: Velocity, z_ref: torch.Tensor, audio: torch.Tensor,
                  noise: torch.Tensor, overlap: int) -> torch.Tensor:
     """Overlap-and-fuse: noise (B, C, N, h, w) with N = padded_length(N, f, overlap) -> latents, same shape."""
-    f, times = sampler.clip_frames, sampler.schedule().to(noise)
+    f, times = sampler.clip_frames, sampler.schedule(sampler.clip_tokens(z_ref)).to(noise)
     batch, frames = noise.shape[0], noise.shape[2]
     starts = clip_starts(frames, f, overlap)
     weights = fuse_weights(f, overlap).to(noise)
@@ -72,7 +72,7 @@ def overlap_fuse(sampler: ANSSampler, model: Velocity, z_ref: torch.Tensor, audi
         velocity = torch.zeros_like(z)
         for start in starts:
             span = slice(start, start + f)
-            v = _step(sampler, model, z_ref, z[:, :, span], audio[:, span], _times(times[i], batch, f), start)
+            v = _step(sampler, model, z_ref, z[:, :, span], audio[:, span], _times(times[i], batch, f))
             velocity[:, :, span] += v * weights[None, None, :, None, None]
         velocity = velocity / total[None, None, :, None, None]
         z = z + (times[i + 1] - times[i]) * velocity

@@ -28,13 +28,12 @@ class Velocity(Protocol):
         z: (B, C, 1 + f, h, w), latent frame 0 the reference.
         t: (B, 1 + f) flow time per latent frame (0 for the reference).
         audio: (B, f, hw, da) audio latents of the clip's frames 1..f.
-        frame_offset: global index of the clip's first latent frame after the reference (for RoPE).
 
     Returns:
         v: (B, C, 1 + f, h, w).
     """
 
-    def __call__(self, z: torch.Tensor, t: torch.Tensor, audio: torch.Tensor, frame_offset: int) -> torch.Tensor: ...
+    def __call__(self, z: torch.Tensor, t: torch.Tensor, audio: torch.Tensor) -> torch.Tensor: ...
 
 
 # (keep reference, keep audio) per branch, and each branch's weight as a function of the scales.
@@ -73,8 +72,7 @@ class Guidance:
         audio, ref = self.audio_scale, self.ref_scale
         return {"none": (1.0,), "joint": (1.0 - audio, audio), "split": (1.0 - ref - audio, ref, audio)}[self.mode]
 
-    def __call__(self, model: Velocity, z: torch.Tensor, t: torch.Tensor, audio: torch.Tensor,
-                 frame_offset: int) -> torch.Tensor:
+    def __call__(self, model: Velocity, z: torch.Tensor, t: torch.Tensor, audio: torch.Tensor) -> torch.Tensor:
         """Guided velocity (B, C, 1 + f, h, w) from one batched forward over every branch."""
         batch, branches = z.shape[0], len(self.branches)
         keep_ref = torch.tensor([ref for ref, _ in self.branches], device=z.device, dtype=z.dtype)
@@ -83,7 +81,7 @@ class Guidance:
                                            repeat(audio, "b f k d -> (n b) f k d", n=branches),
                                            repeat(keep_ref, "n -> (n b)", b=batch),
                                            repeat(keep_audio, "n -> (n b)", b=batch))
-        v = model(z_all, repeat(t, "b f -> (n b) f", n=branches), audio_all, frame_offset)
+        v = model(z_all, repeat(t, "b f -> (n b) f", n=branches), audio_all)
         v = rearrange(v, "(n b) c f h w -> n b c f h w", n=branches)
         weights = torch.tensor(self.weights, device=v.device, dtype=v.dtype)
         return torch.einsum("n,nbcfhw->bcfhw", weights, v)
