@@ -1,10 +1,10 @@
 """Portrait + speech -> talking-head video: the parts a trained READ model needs at inference, in one place.
 
-Frame bookkeeping (25 fps, 16 kHz): audio of S samples covers F_a = ceil(S / (sr / fps)) video frames. The
-latent sequence needs N = 1 + ceil((F_a - 1) / 8) latent frames, padded up to whole overlapping clips
-(:func:`~readlit.sampling.ans_sampler.padded_length`); the waveform is padded with silence to the pixel frames
-those latents decode to, 1 + 8·(N_pad - 1), so every latent frame has its audio. The decoded video is cut back
-to F_a frames, so its duration matches the audio's within one frame.
+Frame bookkeeping (25 fps, 16 kHz, r = 8 the VAE's temporal ratio, :mod:`readlit.frames`): audio of S samples
+covers F_a = ceil(S / (sr / fps)) video frames. The latent sequence needs N = 1 + ceil((F_a - 1) / r) latent
+frames, padded up to whole overlapping clips (:func:`~readlit.sampling.ans_sampler.padded_length`); the waveform
+is padded with silence to the pixel frames those latents decode to, 1 + r·(N_pad - 1), so every latent frame has
+its audio. The decoded video is cut back to F_a frames, so its duration matches the audio's within one frame.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from tqdm.auto import tqdm
 
 from readlit.audio import WhisperFrontEnd
 from readlit.errors import AudioError, ConfigError
+from readlit.frames import latents_covering, pixel_frames, pixel_span
 from readlit.sampling.ans_sampler import ANSSampler, clip_starts, padded_length
 from readlit.sampling.baselines import independent_clips, overlap_fuse
 from readlit.sampling.cfg import Velocity
@@ -56,9 +57,9 @@ def plan_frames(samples: int, sample_rate: int, fps: int, temporal_ratio: int, c
     if samples < 1:
         raise AudioError("the audio has no samples: nothing to say, nothing to generate")
     audio_frames = math.ceil(samples * fps / sample_rate)
-    latent = 1 + math.ceil((audio_frames - 1) / temporal_ratio)
+    latent = latents_covering(audio_frames, temporal_ratio)
     padded = padded_length(latent, clip_frames, overlap)
-    return FramePlan(audio_frames, latent, padded, 1 + temporal_ratio * (padded - 1))
+    return FramePlan(audio_frames, latent, padded, pixel_frames(padded, temporal_ratio))
 
 
 @dataclass
@@ -108,7 +109,7 @@ class TalkingHeadPipeline:
             context = latents if previous is None else torch.cat([previous, latents], dim=2)
             video = self.vae.decode(context)[0]
             first = context.shape[2] - latents.shape[2]  # the previous clip's last latent decodes to one frame
-            start = 0 if span.start == 0 else 1 + self.vae.temporal_ratio * (span.start - 1)
+            start = pixel_span(span.start, self.vae.temporal_ratio).start
             stop = min(start + video.shape[1] - first, plan.audio_frames)
             yield slice(start, stop), video[:, first: first + stop - start]
             previous = latents[:, :, -1:]
