@@ -24,8 +24,6 @@ Shape letters: B batch, C channels, F / f pixel / latent frames, H W pixel size,
 
 from __future__ import annotations
 
-import shutil
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +36,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from readlit.errors import HUB_ID, CheckpointError, ConfigError, one_line
 from readlit.frames import check_frame_count, pixel_frames, pixel_span, window_pixels
+from readlit.utils.atomic import atomic_folder
 
 
 @dataclass(frozen=True)
@@ -321,19 +320,9 @@ class VideoVAE(torch.nn.Module):
 
         The folder appears whole or not at all: it is written under a temporary name and renamed.
         """
-        folder = Path(folder)
-        folder.parent.mkdir(parents=True, exist_ok=True)
-        tmp = folder.with_name(f".{folder.name}.{uuid.uuid4().hex[:8]}.tmp")
-        old = folder.with_name(f".{folder.name}.{uuid.uuid4().hex[:8]}.old")
-        try:
+        with atomic_folder(folder) as tmp:
             self.model.save_pretrained(tmp, safe_serialization=True)
-            if folder.exists():
-                folder.rename(old)
-            tmp.rename(folder)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
-            shutil.rmtree(old, ignore_errors=True)
-        return folder
+        return Path(folder)
 
 
 def _check_decode_keys(

@@ -112,7 +112,7 @@ def test_datamodule_trains_from_the_cache(built, tmp_path):
 def test_datamodule_refuses_a_cache_of_other_clips_or_no_cache(built, tmp_path):
     with pytest.raises(ConfigError, match=r"data.num_frames: cache 17, config 25"):
         datamodule(tmp_path, f"data.latents={built}", "data.num_frames=25")
-    with pytest.raises(DataError, match="there is no latent cache"):
+    with pytest.raises(DataError, match=r"no latent cache at data.latents=.*nowhere \(.*/manifest.json missing\)"):
         datamodule(tmp_path, f"data.latents={tmp_path / 'nowhere'}")
 
 

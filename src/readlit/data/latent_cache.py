@@ -10,8 +10,9 @@ rendering or decoding frames when ``data.latents`` names it. Layout::
 A shard holds one tensor per batch field, stacked over its items: ``latents`` (n, C, f, h, w) and
 ``ref_latent`` (n, C, 1, h, w) from the VAE's normalised posterior mean, plus every other tensor field the
 datamodule gives (``audio_windows``, ``audio``, ``mouth_open``, ``fps``); ``clip_id`` lives in the shard's
-metadata. Shards are written under a temporary name and renamed, and item i always lands in shard i // n, so a
-killed build resumes where it stopped and ends with the same files as an uninterrupted one.
+metadata. Shards are written under a temporary name and renamed (:mod:`readlit.utils.atomic`), and item i always
+lands in shard i // n, so a killed build resumes where it stopped and ends with the same files as an uninterrupted
+one.
 
 Training from latents skips the VAE encoder, which at paper scale costs more than the A2V-DiT's step on
 short clips; see ``python -m readlit.bench latents``.
@@ -21,8 +22,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,11 +31,15 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 from torch.utils.data import Dataset
 
+from readlit.data.manifest import MANIFEST as MANIFEST  # part of the layout above
+from readlit.data.manifest import read_json
+from readlit.data.manifest import read_manifest as read_json_manifest
 from readlit.errors import ConfigError, DataError
-from readlit.utils.atomic import atomic_write_text
+from readlit.utils.atomic import atomic_path, atomic_write_json, remove_leftovers
 
 FORMAT_VERSION = 1
-MANIFEST, BUILD = "manifest.json", "build.json"
+BUILD = "build.json"
+_BUILD_IT = "build it with `python -m readlit.preprocess stage=latents data=... vae=... latents.out_dir=DIR`"
 # Fields every item of a latent cache carries; the video itself is what the cache replaces.
 DROPPED = ("video", "ref")
 
@@ -56,51 +59,36 @@ def vae_fingerprint(vae: torch.nn.Module) -> str:
 
 def write_shard(path: Path, items: dict[str, torch.Tensor], clip_ids: list[str]) -> Path:
     """Write one shard atomically: a temporary file beside ``path``, renamed onto it when complete."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.tmp")
-    try:
-        tensors = {key: value.detach().cpu().contiguous() for key, value in items.items()}
+    tensors = {key: value.detach().cpu().contiguous() for key, value in items.items()}
+    with atomic_path(path) as tmp:
         save_file(tensors, str(tmp), metadata={"clip_id": json.dumps(clip_ids)})
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
     return path
 
 
 def remove_partial_shards(root: str | Path) -> int:
     """Delete the temporary shard files an interrupted build left; returns how many there were."""
-    leftovers = list(Path(root).glob("*/.shard-*.tmp"))
-    for path in leftovers:
-        path.unlink(missing_ok=True)
-    return len(leftovers)
+    return remove_leftovers(root, "*/.shard-*")
 
 
 def check_build(root: str | Path, settings: dict[str, Any]) -> None:
     """Record ``settings`` for a new build, or refuse to resume a build made with other settings."""
     path = Path(root) / BUILD
     if path.is_file():
-        previous = json.loads(path.read_text())
+        previous = read_json(path, f"delete {path} (the build restarts from the shards it keeps) or choose another "
+                                   "out_dir")
         if previous != settings:
             changed = sorted(key for key in settings.keys() | previous.keys()
                              if settings.get(key) != previous.get(key))
             raise DataError(f"latents.out_dir={root} holds a latent cache built with other settings ({changed} "
                             "differ); choose another out_dir or delete that folder")
         return
-    atomic_write_text(path, json.dumps(settings, indent=1, sort_keys=True))
+    atomic_write_json(path, settings)
 
 
 def read_manifest(root: str | Path) -> dict[str, Any]:
     """The manifest of a finished latent cache; DataError naming ``data.latents`` when there is none."""
-    path = Path(root) / MANIFEST
-    if not path.is_file():
-        why = "its build did not finish" if (Path(root) / BUILD).is_file() else "there is no latent cache"
-        raise DataError(f"data.latents={root}: {MANIFEST} missing ({why}); build it with "
-                        "`python -m readlit.preprocess stage=latents data=... vae=... latents.out_dir=DIR`")
-    manifest = json.loads(path.read_text())
-    if manifest.get("format") != FORMAT_VERSION:
-        raise DataError(f"{path} has latent cache format {manifest.get('format')!r}, this readlit reads "
-                        f"{FORMAT_VERSION}; build it again into a new folder")
-    return manifest
+    why = "its build did not finish" if (Path(root) / BUILD).is_file() else None
+    return read_json_manifest(root, "latent cache", "data.latents", FORMAT_VERSION, _BUILD_IT, why)
 
 
 def check_item_settings(manifest: dict[str, Any], settings: dict[str, Any], root: str | Path) -> None:
