@@ -31,6 +31,7 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 from torch.utils.data import Dataset
 
+from readlit.data.batch import LatentItem
 from readlit.data.manifest import MANIFEST as MANIFEST  # part of the layout above
 from readlit.data.manifest import read_json
 from readlit.data.manifest import read_manifest as read_json_manifest
@@ -42,6 +43,8 @@ BUILD = "build.json"
 _BUILD_IT = "build it with `python -m readlit.preprocess stage=latents data=... vae=... latents.out_dir=DIR`"
 # Fields every item of a latent cache carries; the video itself is what the cache replaces.
 DROPPED = ("video", "ref")
+# The items' int fields (batch.LatentItem): a shard stores them as int64 tensors.
+INT_FIELDS = frozenset({"fps", "identity", "data_seed"})
 
 
 def shard_path(root: str | Path, split: str, index: int) -> Path:
@@ -110,8 +113,8 @@ class ShardRef:
 class LatentShardDataset(Dataset):
     """The items of one split of a latent cache, read from memory-mapped shards one slice at a time.
 
-    Items: ``latents`` (C, f, h, w), ``ref_latent`` (C, 1, h, w), the datamodule's other tensor fields and
-    ``clip_id``; ``fps`` comes back as an int, as the frame datamodules give it.
+    Items are :class:`~readlit.data.batch.LatentItem`: ``latents``, ``ref_latent``, the datamodule's other tensor
+    fields and ``clip_id``; integer fields (``fps``, ...) come back as ints, as the frame datamodules give them.
     """
 
     def __init__(self, root: str | Path, split: str):
@@ -141,13 +144,14 @@ class LatentShardDataset(Dataset):
                                 "delete the file and run the build again (it resumes)") from err
         return self._handles[path]
 
-    def __getitem__(self, index: int) -> dict[str, Any]:
+    def __getitem__(self, index: int) -> LatentItem:
         ref = self.refs[index]
         handle, clip_ids = self._handle(ref.path)
         item: dict[str, Any] = {key: handle.get_slice(key)[ref.offset] for key in handle.keys()}
-        item["fps"] = int(item["fps"])
+        for key in INT_FIELDS & item.keys():
+            item[key] = int(item[key])
         item["clip_id"] = clip_ids[ref.offset]
-        return item
+        return LatentItem(**item)
 
     def __getstate__(self) -> dict[str, Any]:
         return {**self.__dict__, "_handles": {}}
