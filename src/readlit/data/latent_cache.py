@@ -77,8 +77,7 @@ def check_build(root: str | Path, settings: dict[str, Any]) -> None:
     """Record ``settings`` for a new build, or refuse to resume a build made with other settings."""
     path = Path(root) / BUILD
     if path.is_file():
-        previous = read_json(path, f"delete {path} (the build restarts from the shards it keeps) or choose another "
-                                   "out_dir")
+        previous = read_json(path, "choose another out_dir or delete that folder")
         if previous != settings:
             changed = sorted(key for key in settings.keys() | previous.keys()
                              if settings.get(key) != previous.get(key))
