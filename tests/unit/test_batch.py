@@ -37,7 +37,7 @@ def clip_item() -> dict:
 
 
 def test_assert_follows_accepts_a_conforming_item_and_returns_its_sizes():
-    assert assert_follows(clip_item(), batch.ClipItem, {"F": 9}) == {"samples": 9 * 640, "F": 9, "H": 8, "W": 8}
+    assert assert_follows(clip_item(), batch.ClipItem, {"F": 9}) == {"A": 9 * 640, "F": 9, "H": 8, "W": 8}
 
 
 @pytest.mark.parametrize(("change", "message"), [

@@ -12,8 +12,8 @@ leading B, ``fps`` an int, ``clip_id`` a str). DataLoader's default collation tu
 
 Each tensor field is ``Annotated`` with its shape and dtype (the tests check real batches against them). Shape
 letters: B batch, C latent channels, F pixel frames (1 + 8k), f latent frames (1 + k), H W pixel size, h w latent
-size, Hw window tokens per frame (Whisper tokens × hidden states), Da Whisper width, samples audio samples of the
-clip's frames (F · sample_rate / fps, sample 0 at frame 0).
+size, Hw window rows per frame (Whisper tokens × hidden states), Da Whisper width, A audio samples of the clip's
+frames (F · sample_rate / fps, sample 0 at frame 0); the glossary is docs/design.md §2.
 """
 
 from typing import Annotated, NotRequired, TypedDict
@@ -27,7 +27,7 @@ F32, I64 = torch.float32, torch.int64
 class ClipItem(TypedDict):
     """One window of a clip, from HDTF, MEAD or the synthetic data."""
 
-    audio: Annotated[Tensor, "samples", F32]  # mono waveform
+    audio: Annotated[Tensor, "A", F32]  # mono waveform
     fps: int  # video frame rate
     clip_id: str  # "<clip>_f<first frame:05d>"
     audio_windows: NotRequired[Annotated[Tensor, "F Hw Da", F32]]  # Whisper windows, with an audio front end
@@ -49,7 +49,7 @@ class LatentItem(TypedDict):
 
     latents: Annotated[Tensor, "C f h w", F32]  # normalised posterior mean of ``video``
     ref_latent: Annotated[Tensor, "C 1 h w", F32]  # normalised posterior mean of ``ref``
-    audio: Annotated[Tensor, "samples", F32]
+    audio: Annotated[Tensor, "A", F32]
     fps: int
     clip_id: str
     audio_windows: NotRequired[Annotated[Tensor, "F Hw Da", F32]]
@@ -62,7 +62,7 @@ class LatentItem(TypedDict):
 class ClipBatch(TypedDict):
     """A batch of :class:`ClipItem`."""
 
-    audio: Annotated[Tensor, "B samples", F32]
+    audio: Annotated[Tensor, "B A", F32]
     fps: Annotated[Tensor, "B", I64]
     clip_id: list[str]
     audio_windows: NotRequired[Annotated[Tensor, "B F Hw Da", F32]]
@@ -84,7 +84,7 @@ class LatentBatch(TypedDict):
 
     latents: Annotated[Tensor, "B C f h w", F32]
     ref_latent: Annotated[Tensor, "B C 1 h w", F32]
-    audio: Annotated[Tensor, "B samples", F32]
+    audio: Annotated[Tensor, "B A", F32]
     fps: Annotated[Tensor, "B", I64]
     clip_id: list[str]
     audio_windows: NotRequired[Annotated[Tensor, "B F Hw Da", F32]]
