@@ -24,7 +24,6 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
-from readlit.data.latent_cache import vae_fingerprint
 from readlit.data.preprocess.latents import build_latent_cache
 from readlit.resolvers import PROJECT_ROOT
 from readlit.utils.compose import compose_app
@@ -66,7 +65,7 @@ def bench_latents(experiment: str, overrides: list[str], steps: int) -> dict[str
         module.log_dict = module.log = lambda *args, **kwargs: None  # no trainer attached
         frames = instantiate(OmegaConf.merge(cfg.data, {"return_video": True, "latents": None}))
         frames.setup("fit")
-        settings = {"vae": {"fingerprint": vae_fingerprint(module.vae)}, "data": frames.item_settings()}
+        settings = {"vae": {"fingerprint": module.vae.fingerprint()}, "data": frames.item_settings()}
         build_latent_cache(frames, module.vae, out / "latents", ["train"], 64, cfg.data.batch_size, "cpu",
                            settings, progress=False)
         cached = instantiate(OmegaConf.merge(cfg.data, {"latents": str(out / "latents")}))

@@ -4,11 +4,11 @@
 ``evaluate``, the demo and the training preview all use it or the clip path :meth:`~TalkingHeadPipeline.render_clip`).
 Nothing here imports Lightning.
 
-Frame bookkeeping (25 fps, 16 kHz): audio of A samples covers F_a = ceil(A / (sr / fps)) video frames. The
-latent sequence needs N = 1 + ceil((F_a - 1) / 8) latent frames, padded up to whole overlapping clips
-(:func:`~readlit.sampling.ans_sampler.padded_length`); the waveform is padded with silence to the pixel frames
-those latents decode to, 1 + 8·(N_pad - 1), so every latent frame has its audio. The decoded video is cut back
-to F_a frames, so its duration matches the audio's within one frame.
+Frame bookkeeping (25 fps, 16 kHz, r = 8 the VAE's temporal ratio, :mod:`readlit.frames`): audio of A samples
+covers F_a = ceil(A / (sr / fps)) video frames. The latent sequence needs N = 1 + ceil((F_a - 1) / r) latent
+frames, padded up to whole overlapping clips (:func:`~readlit.sampling.ans_sampler.padded_length`); the waveform
+is padded with silence to the pixel frames those latents decode to, 1 + r·(N_pad - 1), so every latent frame has
+its audio. The decoded video is cut back to F_a frames, so its duration matches the audio's within one frame.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from readlit.audio import WhisperFrontEnd
 from readlit.checkpoint import A2VHeader, CodecRef, load_checkpoint, submodule_state, trained_state
 from readlit.errors import AudioError, CheckpointError, ConfigError, one_line
 from readlit.flow.schedule import TimeShift
+from readlit.frames import latents_covering, pixel_frames, pixel_span
 from readlit.nn.a2v_dit import A2VDiT
 from readlit.nn.audio_encoder import build_audio_encoder
 from readlit.sampling.ans_sampler import ANSSampler, clip_starts, padded_length
@@ -66,9 +67,9 @@ def plan_frames(samples: int, sample_rate: int, fps: int, temporal_ratio: int, c
     if samples < 1:
         raise AudioError("the audio has no samples: nothing to say, nothing to generate")
     audio_frames = math.ceil(samples * fps / sample_rate)
-    latent = 1 + math.ceil((audio_frames - 1) / temporal_ratio)
+    latent = latents_covering(audio_frames, temporal_ratio)
     padded = padded_length(latent, clip_frames, overlap)
-    return FramePlan(audio_frames, latent, padded, 1 + temporal_ratio * (padded - 1))
+    return FramePlan(audio_frames, latent, padded, pixel_frames(padded, temporal_ratio))
 
 
 @dataclass
@@ -169,7 +170,7 @@ class TalkingHeadPipeline:
             context = latents if previous is None else torch.cat([previous, latents], dim=2)
             video = self.vae.decode(context)[0]
             first = context.shape[2] - latents.shape[2]  # the previous clip's last latent decodes to one frame
-            start = 0 if span.start == 0 else 1 + self.vae.temporal_ratio * (span.start - 1)
+            start = pixel_span(span.start, self.vae.temporal_ratio).start
             stop = min(start + video.shape[1] - first, plan.audio_frames)
             yield slice(start, stop), video[:, first: first + stop - start]
             previous = latents[:, :, -1:]

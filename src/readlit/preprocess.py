@@ -25,7 +25,6 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from readlit.cli import check_composes, run_task
-from readlit.data.latent_cache import vae_fingerprint
 from readlit.data.preprocess.clip_job import JobSettings
 from readlit.data.preprocess.latents import build_latent_cache
 from readlit.data.preprocess.pipeline import SplitSettings, build_cache
@@ -94,7 +93,7 @@ def preprocess_latents(cfg: DictConfig) -> dict[str, Any]:
     vae = instantiate(cfg.vae, frozen=True)
     frontend = cfg.data.get("audio_frontend")
     build = {
-        "vae": {"config": vae.config, "pretrained": cfg.vae.pretrained, "fingerprint": vae_fingerprint(vae)},
+        "vae": {"config": vae.config, "pretrained": cfg.vae.pretrained, "fingerprint": vae.fingerprint()},
         "data": datamodule.item_settings(),
         "audio": OmegaConf.to_container(frontend, resolve=True) if frontend is not None else None,
         "batch_size": settings.batch_size,

@@ -21,7 +21,7 @@ from omegaconf import DictConfig, OmegaConf
 from readlit.checkpoint import load_checkpoint
 from readlit.cli import check_composes, run_task
 from readlit.errors import ConfigError
-from readlit.utils.atomic import atomic_write_text
+from readlit.utils.atomic import atomic_write_json
 from readlit.utils.instantiators import instantiate_group
 
 log = logging.getLogger(__name__)
@@ -73,7 +73,7 @@ def _best_checkpoint(trainer: L.Trainer) -> str | None:
 
 
 def _write_metrics(cfg: DictConfig, metrics: dict[str, float]) -> None:
-    atomic_write_text(Path(cfg.paths.output_dir) / "metrics.json", json.dumps(metrics, indent=2, sort_keys=True))
+    atomic_write_json(Path(cfg.paths.output_dir) / "metrics.json", metrics, indent=2)
     log.info("metrics: %s", json.dumps(metrics, sort_keys=True))
 
 

@@ -24,8 +24,6 @@ Shape letters: B batch, C channels, F / f pixel / latent frames, H W pixel size,
 
 from __future__ import annotations
 
-import shutil
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,7 +34,8 @@ from diffusers import AutoencoderKLLTXVideo
 from einops import rearrange
 
 from readlit.errors import HUB_ID, CheckpointError, ConfigError, one_line
-from readlit.frames import check_frame_count
+from readlit.frames import check_frame_count, pixel_frames, pixel_span, window_pixels
+from readlit.utils.atomic import atomic_folder
 from readlit.utils.fingerprint import state_fingerprint
 from readlit.utils.plain import plain
 
@@ -57,10 +56,11 @@ class TemporalTile:
 def temporal_tiles(num_latent: int, tile_frames: int, context: int, ratio: int) -> list[TemporalTile]:
     """Cut f = ``num_latent`` latent frames into cores of ``tile_frames`` with ``context`` frames each side.
 
-    The decoder turns a window of latent frames s..e-1 into the pixel frames r·s .. r·(e-1) (its first latent
-    frame becomes one pixel frame, every later one r frames), so the core a..b-1 is pixels r·(a-1)+1 .. r·(b-1)
-    (from pixel 0 when a = 0). At least one context frame is needed: without it, a later core's first latent
-    frame would be decoded as a lone first frame and the r - 1 pixel frames before it would be missing.
+    The decoder turns a window of latent frames s..e-1 into the pixel frames r·s .. r·(e-1)
+    (:func:`~readlit.frames.window_pixels`), so the core a..b-1 is the pixel spans of its latent frames,
+    r·(a-1)+1 .. r·(b-1) (from pixel 0 when a = 0). At least one context frame is needed: without it, a later
+    core's first latent frame would be decoded as a lone first frame and the r - 1 pixel frames before it would
+    be missing.
     """
     if tile_frames < 1 or context < 1:
         raise ConfigError(f"vae.tile_frames={tile_frames} and vae.tile_context={context} must both be >= 1")
@@ -68,10 +68,10 @@ def temporal_tiles(num_latent: int, tile_frames: int, context: int, ratio: int) 
     for start in range(0, num_latent, tile_frames):
         stop = min(start + tile_frames, num_latent)
         first, last = max(0, start - context), min(num_latent, stop + context)
-        pixel_start = 0 if start == 0 else ratio * (start - 1) + 1
-        pixel_stop = ratio * (stop - 1) + 1
-        keep = slice(pixel_start - ratio * first, pixel_stop - ratio * first)
-        tiles.append(TemporalTile(slice(first, last), keep, slice(pixel_start, pixel_stop)))
+        pixels = slice(pixel_span(start, ratio).start, pixel_frames(stop, ratio))
+        origin = window_pixels(first, last, ratio).start
+        keep = slice(pixels.start - origin, pixels.stop - origin)
+        tiles.append(TemporalTile(slice(first, last), keep, pixels))
     return tiles
 
 
@@ -299,7 +299,8 @@ class VideoVAE(torch.nn.Module):
         video = None
         for pixels, chunk in self.stream_decode(z, generator):
             if video is None:  # allocated once: the output is the only thing that grows with f
-                size = (batch, chunk.shape[1], 1 + self.temporal_ratio * (frames - 1), height * ratio, width * ratio)
+                size = (batch, chunk.shape[1], pixel_frames(frames, self.temporal_ratio), height * ratio,
+                        width * ratio)
                 video = chunk.new_empty(size)
             video[:, :, pixels] = chunk
         return video
@@ -335,19 +336,9 @@ class VideoVAE(torch.nn.Module):
 
         The folder appears whole or not at all: it is written under a temporary name and renamed.
         """
-        folder = Path(folder)
-        folder.parent.mkdir(parents=True, exist_ok=True)
-        tmp = folder.with_name(f".{folder.name}.{uuid.uuid4().hex[:8]}.tmp")
-        old = folder.with_name(f".{folder.name}.{uuid.uuid4().hex[:8]}.old")
-        try:
+        with atomic_folder(folder) as tmp:
             self.model.save_pretrained(tmp, safe_serialization=True)
-            if folder.exists():
-                folder.rename(old)
-            tmp.rename(folder)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
-            shutil.rmtree(old, ignore_errors=True)
-        return folder
+        return Path(folder)
 
 
 def _resolve_local(pretrained: str | None) -> str | None:

@@ -10,7 +10,9 @@ from omegaconf import DictConfig
 from readlit.data import cache
 from readlit.data.av_base import frame_windows
 from readlit.data.base import to_video
+from readlit.data.batch import ClipBatch, ClipItem
 from readlit.errors import ConfigError, DataError
+from tests.contract import assert_follows
 from tests.fake_raw import built_cache
 
 SMALL = ["experiment=demo_speechae", "data.size=64", "data.num_frames=33", "data.clip_stride=8",
@@ -52,6 +54,17 @@ def test_hdtf_batches_follow_the_contract(train_cfg, tmp_path_factory):
     frontend = datamodule.frontend
     expected = frontend.frame_windows(frontend.hidden(torch.from_numpy(audio)), 33, start)
     torch.testing.assert_close(batch["audio_windows"][1], expected, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("dataset", ["hdtf", "mead"])
+def test_items_and_batches_have_exactly_the_contract_fields(train_cfg, tmp_path_factory, dataset):
+    datamodule = _datamodule(train_cfg, built_cache(tmp_path_factory, dataset), dataset, "data.return_video=true")
+    datamodule.setup("fit")
+    sizes = dict(F=33, H=64, W=64, Hw=30, Da=64, samples=33 * 640)
+    item_sizes = assert_follows(datamodule.datasets["train"][1], ClipItem, sizes)
+    batch, count = next(iter(datamodule.train_dataloader())), min(4, len(datamodule.datasets["train"]))
+    assert assert_follows(batch, ClipBatch, sizes | {"B": count}) == item_sizes | {"B": count}
+    assert set(batch) == ClipBatch.__required_keys__ | ClipBatch.__optional_keys__  # video and a front end: all
 
 
 def test_every_clip_window_is_used_once_per_split(train_cfg, tmp_path_factory):

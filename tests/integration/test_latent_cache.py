@@ -10,9 +10,11 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.utils import instantiate
 
 from readlit.data import latent_cache
+from readlit.data.batch import LatentBatch, LatentItem
 from readlit.data.preprocess import latents as builder
 from readlit.errors import ConfigError, DataError
 from readlit.preprocess import preprocess
+from tests.contract import assert_follows
 from tests.helpers import compose_app, compose_train
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -109,10 +111,19 @@ def test_datamodule_trains_from_the_cache(built, tmp_path):
     assert module.frontend is None  # no Whisper, no rendering: the cache replaces both
 
 
+def test_latent_items_and_batches_have_exactly_the_contract_fields(built, tmp_path):
+    module, _ = datamodule(tmp_path, f"data.latents={built}", "data.batch_size=2")
+    sizes = dict(C=32, f=3, h=8, w=8, F=17, Hw=30, Da=64, samples=17 * 640)
+    item_sizes = assert_follows(module.datasets["val"][0], LatentItem, sizes)
+    batch = next(iter(module.train_dataloader()))
+    assert assert_follows(batch, LatentBatch, sizes | {"B": 2}) == item_sizes | {"B": 2}
+    assert {"audio_windows", "mouth_open", "mouth_mask"} <= set(batch)  # the synthetic items' other tensor fields
+
+
 def test_datamodule_refuses_a_cache_of_other_clips_or_no_cache(built, tmp_path):
     with pytest.raises(ConfigError, match=r"data.num_frames: cache 17, config 25"):
         datamodule(tmp_path, f"data.latents={built}", "data.num_frames=25")
-    with pytest.raises(DataError, match="there is no latent cache"):
+    with pytest.raises(DataError, match=r"no latent cache at data.latents=.*nowhere \(.*/manifest.json missing\)"):
         datamodule(tmp_path, f"data.latents={tmp_path / 'nowhere'}")
 
 

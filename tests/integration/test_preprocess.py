@@ -15,6 +15,7 @@ from readlit.data.preprocess import pipeline
 from readlit.data.synthetic import frame_loudness
 from readlit.errors import ConfigError
 from readlit.preprocess import preprocess
+from readlit.utils.atomic import is_leftover, temp_path
 from tests.fake_raw import PREPROCESS, built_cache, compose_preprocess
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -48,7 +49,7 @@ def _check_cache(built, dataset: str, whisper: bool) -> None:
         assert (folder / cache.WHISPER).is_file() == whisper
         if whisper:
             assert np.load(folder / cache.WHISPER).shape == (frames * 2, 3, 64)  # 50 Hz tokens, L=3, Da=64
-    assert not list((built.root / cache.CLIPS).glob(".tmp-*"))
+    assert not [path for path in (built.root / cache.CLIPS).iterdir() if is_leftover(path)]
     folders = sorted(path.name for path in (built.root / cache.CLIPS).iterdir())
     assert folders == sorted(built.expected["frames"])
 
@@ -127,7 +128,7 @@ def test_an_interrupted_run_resumes_to_the_same_cache(hdtf, tmp_path, monkeypatc
         calls.append(source.clip_id)
         if len(calls) == 3:
             # a crash in the middle of writing a clip: its temporary folder stays behind
-            cache.new_tmp_dir(tmp_path / "cache", source.clip_id)
+            temp_path(cache.clip_dir(tmp_path / "cache", source.clip_id)).mkdir(parents=True)
             raise KeyboardInterrupt
         return real_process(source)
 
@@ -136,7 +137,8 @@ def test_an_interrupted_run_resumes_to_the_same_cache(hdtf, tmp_path, monkeypatc
         preprocess(compose_preprocess(overrides, tmp_path))
     assert not (tmp_path / "cache" / cache.MANIFEST).exists()
     finished = sorted(path.name for path in (tmp_path / "cache" / cache.CLIPS).glob("Radio*"))
-    assert finished == ["RadioA_0", "RadioB_0"] and list((tmp_path / "cache" / cache.CLIPS).glob(".tmp-*"))
+    assert finished == ["RadioA_0", "RadioB_0"]
+    assert [path for path in (tmp_path / "cache" / cache.CLIPS).iterdir() if is_leftover(path)]
 
     monkeypatch.setattr(pipeline, "process_clip", real_process)
     made = []

@@ -6,7 +6,9 @@ import numpy as np
 import pytest
 
 from readlit.data import cache
+from readlit.data.manifest import write_manifest
 from readlit.errors import DataError
+from readlit.utils.atomic import temp_path
 
 
 def test_save_npy_atomic_leaves_the_old_file_or_the_new_one(tmp_path, monkeypatch):
@@ -29,7 +31,9 @@ def test_remove_tmp_dirs_removes_only_unfinished_clips(tmp_path):
     finished.mkdir(parents=True)
     cache.write_meta(finished, {"clip_id": "clip_a"})
     for clip_id in ("clip_b", "clip_c"):
-        (cache.new_tmp_dir(tmp_path, clip_id) / "frames.npy").write_bytes(b"partial")
+        unfinished = temp_path(cache.clip_dir(tmp_path, clip_id))
+        unfinished.mkdir(parents=True)
+        (unfinished / "frames.npy").write_bytes(b"partial")
     assert cache.remove_tmp_dirs(tmp_path) == 2
     assert [p.name for p in (tmp_path / cache.CLIPS).iterdir()] == ["clip_a"]
     assert cache.read_meta(finished) == {"clip_id": "clip_a"}
@@ -55,7 +59,7 @@ def test_clip_cache_reads_memory_mapped_arrays(tmp_path):
     frames = np.random.default_rng(0).integers(0, 255, (9, 8, 8, 3), dtype=np.uint8)
     cache.save_npy_atomic(folder / cache.FRAMES, frames)
     cache.save_npy_atomic(folder / cache.AUDIO, np.linspace(-1, 1, 9 * 640, dtype=np.float32))
-    cache.write_manifest(tmp_path, {"format": cache.FORMAT_VERSION, "clips": {"c0": {"frames": 9}}})
+    write_manifest(tmp_path, {"format": cache.FORMAT_VERSION, "clips": {"c0": {"frames": 9}}})
     clips = cache.ClipCache(tmp_path)
     assert isinstance(clips.frames("c0"), np.memmap)
     np.testing.assert_array_equal(clips.frames("c0")[2:5], frames[2:5])

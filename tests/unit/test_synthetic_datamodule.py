@@ -4,9 +4,11 @@ import pytest
 import torch
 
 from readlit.audio import WhisperFrontEnd
+from readlit.data.batch import SyntheticClipBatch, SyntheticClipItem
 from readlit.data.synthetic import frame_loudness
 from readlit.data.synthetic_datamodule import SPLITS, SyntheticDataModule
 from readlit.errors import ConfigError
+from tests.contract import assert_follows
 
 FRONTEND = dict(pretrained=None, window_tokens=10, hidden_states=2, dim=16, seed=0,
                 random_config=dict(d_model=16, encoder_layers=1, encoder_attention_heads=2, encoder_ffn_dim=32,
@@ -30,6 +32,19 @@ def test_batch_contract():
     assert batch["audio_windows"].shape == (2, 17, 20, 16)
     assert batch["audio"].shape == (2, 17 * 640) and batch["mouth_open"].shape == (2, 17)
     assert batch["fps"].tolist() == [25, 25] and len(batch["clip_id"]) == 2
+
+
+@pytest.mark.parametrize("overrides", [{}, dict(return_video=False, audio_frontend=None)])
+def test_items_and_batches_have_exactly_the_contract_fields(overrides):
+    dm = datamodule(**overrides)
+    dm.setup("fit")
+    sizes = dict(F=17, H=32, W=32, Hw=20, Da=16, samples=17 * 640)
+    item = dm.datasets["train"][1]
+    batch = next(iter(dm.train_dataloader()))
+    item_sizes = assert_follows(item, SyntheticClipItem, sizes)
+    assert assert_follows(batch, SyntheticClipBatch, sizes | {"B": 2}) == item_sizes | {"B": 2}
+    optional = {"audio_windows", "video", "ref", "mouth_mask"}
+    assert optional & set(item) == optional & set(batch) == (set() if overrides else optional)
 
 
 def test_clip_audio_and_mouth_come_from_the_same_span():

@@ -4,12 +4,10 @@ Every cached clip (one HDTF time span, one MEAD sentence) is cut into windows of
 fixed grid (``clip_stride`` frames apart), so an index always gives the same window. Splits come from the
 manifest, where preprocessing wrote them; ``splits`` maps the train/val/test stages onto its split names.
 
-Batch contract (DESIGN §5), as :class:`~readlit.data.synthetic_datamodule.SyntheticDataModule`:
-``audio`` (B, F·sr/fps), ``fps`` (B,), ``clip_id`` (list of str), ``audio_windows`` (B, F, Hw, Da) when an
-audio front end is given (cut from the cached Whisper hidden states, or from states computed at set-up
-for clips cached without them) and, with ``return_video``, ``video`` (B, 3, F, H, W) and ``ref``
-(B, 3, H, W) in [-1, 1]; ``ref`` is a frame of the same clip, ``ref_distance`` frames from the window's
-middle (wrapping around the clip's end).
+Batches are :class:`~readlit.data.batch.ClipBatch`: ``audio``, ``fps``, ``clip_id``, ``audio_windows`` when an
+audio front end is given (cut from the cached Whisper hidden states, or from states computed at set-up for clips
+cached without them) and, with ``return_video``, ``video`` and ``ref``; ``ref`` is a frame of the same clip,
+``ref_distance`` frames from the window's middle (wrapping around the clip's end).
 """
 
 from __future__ import annotations
@@ -27,6 +25,7 @@ from tqdm.auto import tqdm
 
 from readlit.audio import WhisperFrontEnd
 from readlit.data.base import SplitDataModule, to_video
+from readlit.data.batch import ClipItem
 from readlit.data.cache import MANIFEST, ClipCache
 from readlit.errors import ConfigError, DataError
 from readlit.frames import check_frame_count
@@ -79,10 +78,11 @@ class CachedClipDataset(Dataset):
     def __len__(self) -> int:
         return len(self.windows)
 
-    def __getitem__(self, index: int) -> dict[str, Any]:
+    def __getitem__(self, index: int) -> ClipItem:
+        """One window (:class:`~readlit.data.batch.ClipItem`)."""
         clip_id, start = self.windows[index]
         span = slice(start * self.samples_per_frame, (start + self.num_frames) * self.samples_per_frame)
-        item: dict[str, Any] = {
+        item: ClipItem = {
             "audio": torch.from_numpy(np.array(self.cache.audio(clip_id)[span])),
             "fps": self.fps,
             "clip_id": f"{clip_id}_f{start:05d}",

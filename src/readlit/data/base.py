@@ -12,7 +12,7 @@ from readlit.data.latent_cache import LatentShardDataset, check_item_settings, r
 
 
 def to_video(frames: np.ndarray) -> torch.Tensor:
-    """uint8 (F, H, W, 3) -> float (3, F, H, W) in [-1, 1] (the batch contract's ``video``)."""
+    """uint8 (F, H, W, 3) -> float32 (3, F, H, W) in [-1, 1], a :class:`~readlit.data.batch.ClipItem` ``video``."""
     # np.array copies: the frames may be a read-only memory map.
     video = torch.from_numpy(np.array(frames)).float().div(127.5).sub(1.0)
     return rearrange(video, "f h w c -> c f h w")
@@ -22,8 +22,9 @@ class SplitDataModule(LightningDataModule):
     """One DataLoader per split over ``self.datasets[split]``; only the train split is shuffled.
 
     With ``latents`` (a folder written by ``python -m readlit.preprocess stage=latents``) the splits are read
-    from that latent cache instead: items carry ``latents`` and ``ref_latent`` in place of ``video`` and
-    ``ref``. The cache must have been built for the same clips (:meth:`item_settings`).
+    from that latent cache instead: batches are :class:`~readlit.data.batch.LatentBatch`, with ``latents`` and
+    ``ref_latent`` in place of ``video`` and ``ref``. The cache must have been built for the same clips
+    (:meth:`item_settings`).
 
     Args:
         batch_size, num_workers, shuffle, pin_memory: DataLoader settings.

@@ -8,7 +8,7 @@ One folder per clip, and a folder exists only once everything in it is complete:
         audio.npy                     (F * sample_rate / fps,) float32 mono; sample 0 starts frame 0
         whisper.npy                   (S, L, Da) float32 Whisper hidden states of audio.npy (optional)
         meta.json                     the clip's record: frames, fps, size, source, time span, tags
-    <root>/clips/.tmp-<clip_id>-<hex>/    a clip being written; removed by the next run
+    <root>/clips/.<clip_id>.<pid>-<hex>.tmp/    a clip being written; removed by the next run
     <root>/.lock                      flock-ed by the run writing the cache (one writer at a time)
 
 Frames are plain uint8 ``.npy`` files because they memory-map: a DataLoader worker reads the 1+8k frames
@@ -16,19 +16,16 @@ of one training window without touching the rest. Measured on a 2-core CPU: 3 ms
 (warm page cache) against 63 ms to decode them from an H.264 mp4. The price is disk: 0.75 MiB per 512²
 frame, about 1 TiB for all of HDTF; training from cached VAE latents avoids that at scale.
 
-A clip is written into its ``.tmp-`` folder and renamed onto ``clips/<clip_id>`` when done, so an
-interrupted run leaves either a whole clip or a temporary folder, never a clip that looks whole. Later
-stages add one file per clip the same way (e.g. ``latents.npy`` for VAE latents, issue #3): each file
-written under a temporary name and renamed, then the stage's entry added to the manifest.
+A clip is written into a temporary folder and renamed onto ``clips/<clip_id>`` when done
+(:func:`readlit.utils.atomic.atomic_folder`), so an interrupted run leaves either a whole clip or a temporary
+folder, never a clip that looks whole. Later stages add one file per clip the same way (e.g. ``latents.npy`` for
+VAE latents, issue #3): each file written under a temporary name and renamed, then the stage's entry added to the
+manifest (:mod:`readlit.data.manifest`).
 """
 
 from __future__ import annotations
 
 import fcntl
-import json
-import os
-import shutil
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -36,14 +33,15 @@ from typing import Any
 
 import numpy as np
 
+from readlit.data.manifest import MANIFEST as MANIFEST  # part of the layout above
+from readlit.data.manifest import read_json
+from readlit.data.manifest import read_manifest as read_json_manifest
 from readlit.errors import DataError
-from readlit.utils.atomic import atomic_write_text
+from readlit.utils.atomic import atomic_path, atomic_write_json, remove_leftovers
 
-MANIFEST = "manifest.json"
 CLIPS = "clips"
 FRAMES, AUDIO, WHISPER, META = "frames.npy", "audio.npy", "whisper.npy", "meta.json"
 FORMAT_VERSION = 1
-_TMP_PREFIX = ".tmp-"
 _LOCK = ".lock"
 
 
@@ -70,65 +68,34 @@ def clip_dir(root: str | Path, clip_id: str) -> Path:
     return Path(root) / CLIPS / clip_id
 
 
-def new_tmp_dir(root: str | Path, clip_id: str) -> Path:
-    """A fresh temporary folder for a clip being written (renamed onto :func:`clip_dir` when complete)."""
-    tmp = Path(root) / CLIPS / f"{_TMP_PREFIX}{clip_id}-{uuid.uuid4().hex[:12]}"
-    tmp.mkdir(parents=True)
-    return tmp
-
-
 def remove_tmp_dirs(root: str | Path) -> int:
-    """Delete the temporary folders an interrupted run left; returns how many there were."""
-    folder = Path(root) / CLIPS
-    leftovers = sorted(folder.glob(f"{_TMP_PREFIX}*")) if folder.is_dir() else []
-    for path in leftovers:
-        shutil.rmtree(path, ignore_errors=True)
-    return len(leftovers)
+    """Delete the temporary clip folders an interrupted run left; returns how many there were."""
+    return remove_leftovers(Path(root) / CLIPS)
 
 
 def save_npy_atomic(path: Path, array: np.ndarray) -> Path:
     """Write ``array`` to a temporary file beside ``path``, then rename it onto ``path``."""
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.tmp")
-    try:
-        with open(tmp, "wb") as handle:
-            np.save(handle, array)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    # Through a handle: np.save appends ".npy" to a path that lacks it.
+    with atomic_path(path) as tmp, open(tmp, "wb") as handle:
+        np.save(handle, array)
     return path
 
 
 def read_meta(folder: Path) -> dict[str, Any] | None:
     """A finished clip's record, or None when the folder holds no finished clip."""
     path = folder / META
-    return json.loads(path.read_text()) if path.is_file() else None
+    if not path.is_file():
+        return None
+    return read_json(path, f"the cache is damaged: delete {folder} and re-run `python -m readlit.preprocess`")
 
 
 def write_meta(folder: Path, meta: dict[str, Any]) -> None:
-    atomic_write_text(folder / META, json.dumps(meta, indent=1, sort_keys=True))
-
-
-def write_manifest(root: str | Path, manifest: dict[str, Any]) -> Path:
-    """Write ``manifest.json`` atomically (the last thing a preprocessing run does)."""
-    return atomic_write_text(Path(root) / MANIFEST, json.dumps(manifest, indent=1, sort_keys=True))
+    atomic_write_json(folder / META, meta)
 
 
 def read_manifest(root: str | Path, key: str = "data.root") -> dict[str, Any]:
     """The manifest of the cache at ``root``; DataError naming ``key`` when there is none or it is damaged."""
-    path = Path(root) / MANIFEST
-    if not path.is_file():
-        raise DataError(f"no cache at {key}={root} ({MANIFEST} missing); "
-                        "make one with `python -m readlit.preprocess`")
-    try:
-        manifest = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise DataError(f"{path} is not valid JSON ({err}); re-run `python -m readlit.preprocess`") from err
-    if manifest.get("format") != FORMAT_VERSION:
-        raise DataError(
-            f"{path} has cache format {manifest.get('format')!r}, this readlit reads {FORMAT_VERSION}; "
-            "re-run `python -m readlit.preprocess` into a new folder"
-        )
-    return manifest
+    return read_json_manifest(root, "cache", key, FORMAT_VERSION, "make one with `python -m readlit.preprocess`")
 
 
 class ClipCache:

@@ -10,8 +10,9 @@ rendering or decoding frames when ``data.latents`` names it. Layout::
 A shard holds one tensor per batch field, stacked over its items: ``latents`` (n, C, f, h, w) and
 ``ref_latent`` (n, C, 1, h, w) from the VAE's normalised posterior mean, plus every other tensor field the
 datamodule gives (``audio_windows``, ``audio``, ``mouth_open``, ``fps``); ``clip_id`` lives in the shard's
-metadata. Shards are written under a temporary name and renamed, and item i always lands in shard i // n, so a
-killed build resumes where it stopped and ends with the same files as an uninterrupted one.
+metadata. Shards are written under a temporary name and renamed (:mod:`readlit.utils.atomic`), and item i always
+lands in shard i // n, so a killed build resumes where it stopped and ends with the same files as an uninterrupted
+one.
 
 Training from latents skips the VAE encoder, which at paper scale costs more than the A2V-DiT's step on
 short clips; see ``python -m readlit.bench latents``.
@@ -19,10 +20,7 @@ short clips; see ``python -m readlit.bench latents``.
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,75 +30,57 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 from torch.utils.data import Dataset
 
+from readlit.data.batch import LatentItem
+from readlit.data.manifest import MANIFEST as MANIFEST  # part of the layout above
+from readlit.data.manifest import read_json
+from readlit.data.manifest import read_manifest as read_json_manifest
 from readlit.errors import ConfigError, DataError
-from readlit.utils.atomic import atomic_write_text
+from readlit.utils.atomic import atomic_path, atomic_write_json, remove_leftovers
 
 FORMAT_VERSION = 1
-MANIFEST, BUILD = "manifest.json", "build.json"
+BUILD = "build.json"
+_BUILD_IT = "build it with `python -m readlit.preprocess stage=latents data=... vae=... latents.out_dir=DIR`"
 # Fields every item of a latent cache carries; the video itself is what the cache replaces.
 DROPPED = ("video", "ref")
+# The items' int fields (batch.LatentItem): a shard stores them as int64 tensors.
+INT_FIELDS = frozenset({"fps", "identity", "data_seed"})
 
 
 def shard_path(root: str | Path, split: str, index: int) -> Path:
     return Path(root) / split / f"shard-{index:05d}.safetensors"
 
 
-def vae_fingerprint(vae: torch.nn.Module) -> str:
-    """sha256 over the VAE's state (names, shapes, values): latents from two VAEs never mix unnoticed."""
-    digest = hashlib.sha256()
-    for name, tensor in sorted(vae.state_dict().items()):
-        digest.update(f"{name}:{tuple(tensor.shape)}:{tensor.dtype}".encode())
-        digest.update(tensor.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())
-    return digest.hexdigest()
-
-
 def write_shard(path: Path, items: dict[str, torch.Tensor], clip_ids: list[str]) -> Path:
     """Write one shard atomically: a temporary file beside ``path``, renamed onto it when complete."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.tmp")
-    try:
-        tensors = {key: value.detach().cpu().contiguous() for key, value in items.items()}
+    tensors = {key: value.detach().cpu().contiguous() for key, value in items.items()}
+    with atomic_path(path) as tmp:
         save_file(tensors, str(tmp), metadata={"clip_id": json.dumps(clip_ids)})
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
     return path
 
 
 def remove_partial_shards(root: str | Path) -> int:
     """Delete the temporary shard files an interrupted build left; returns how many there were."""
-    leftovers = list(Path(root).glob("*/.shard-*.tmp"))
-    for path in leftovers:
-        path.unlink(missing_ok=True)
-    return len(leftovers)
+    return remove_leftovers(root, "*/.shard-*")
 
 
 def check_build(root: str | Path, settings: dict[str, Any]) -> None:
     """Record ``settings`` for a new build, or refuse to resume a build made with other settings."""
     path = Path(root) / BUILD
     if path.is_file():
-        previous = json.loads(path.read_text())
+        previous = read_json(path, "choose another out_dir or delete that folder")
         if previous != settings:
             changed = sorted(key for key in settings.keys() | previous.keys()
                              if settings.get(key) != previous.get(key))
             raise DataError(f"latents.out_dir={root} holds a latent cache built with other settings ({changed} "
                             "differ); choose another out_dir or delete that folder")
         return
-    atomic_write_text(path, json.dumps(settings, indent=1, sort_keys=True))
+    atomic_write_json(path, settings)
 
 
 def read_manifest(root: str | Path) -> dict[str, Any]:
     """The manifest of a finished latent cache; DataError naming ``data.latents`` when there is none."""
-    path = Path(root) / MANIFEST
-    if not path.is_file():
-        why = "its build did not finish" if (Path(root) / BUILD).is_file() else "there is no latent cache"
-        raise DataError(f"data.latents={root}: {MANIFEST} missing ({why}); build it with "
-                        "`python -m readlit.preprocess stage=latents data=... vae=... latents.out_dir=DIR`")
-    manifest = json.loads(path.read_text())
-    if manifest.get("format") != FORMAT_VERSION:
-        raise DataError(f"{path} has latent cache format {manifest.get('format')!r}, this readlit reads "
-                        f"{FORMAT_VERSION}; build it again into a new folder")
-    return manifest
+    why = "its build did not finish" if (Path(root) / BUILD).is_file() else None
+    return read_json_manifest(root, "latent cache", "data.latents", FORMAT_VERSION, _BUILD_IT, why)
 
 
 def check_item_settings(manifest: dict[str, Any], settings: dict[str, Any], root: str | Path) -> None:
@@ -122,8 +102,8 @@ class ShardRef:
 class LatentShardDataset(Dataset):
     """The items of one split of a latent cache, read from memory-mapped shards one slice at a time.
 
-    Items: ``latents`` (C, f, h, w), ``ref_latent`` (C, 1, h, w), the datamodule's other tensor fields and
-    ``clip_id``; ``fps`` comes back as an int, as the frame datamodules give it.
+    Items are :class:`~readlit.data.batch.LatentItem`: ``latents``, ``ref_latent``, the datamodule's other tensor
+    fields and ``clip_id``; integer fields (``fps``, ...) come back as ints, as the frame datamodules give them.
     """
 
     def __init__(self, root: str | Path, split: str):
@@ -153,13 +133,14 @@ class LatentShardDataset(Dataset):
                                 "delete the file and run the build again (it resumes)") from err
         return self._handles[path]
 
-    def __getitem__(self, index: int) -> dict[str, Any]:
+    def __getitem__(self, index: int) -> LatentItem:
         ref = self.refs[index]
         handle, clip_ids = self._handle(ref.path)
         item: dict[str, Any] = {key: handle.get_slice(key)[ref.offset] for key in handle.keys()}
-        item["fps"] = int(item["fps"])
+        for key in INT_FIELDS & item.keys():
+            item[key] = int(item[key])
         item["clip_id"] = clip_ids[ref.offset]
-        return item
+        return LatentItem(**item)
 
     def __getstate__(self) -> dict[str, Any]:
         return {**self.__dict__, "_handles": {}}

@@ -32,6 +32,7 @@ import numpy as np
 from scipy.signal import lfilter
 
 from readlit.errors import ConfigError, DataError, ReadlitError
+from readlit.frames import longest_prefix
 
 RGB = tuple[float, float, float]
 
@@ -587,7 +588,7 @@ def main(argv: list[str] | None = None) -> int:
         frames = int(args.seconds * FPS) if np.isfinite(args.seconds) else 0
         if frames < 1:
             raise ConfigError(f"--seconds must give at least one frame at {FPS} fps, got {args.seconds}")
-        frames = 1 + 8 * ((frames - 1) // 8)  # the project's clip lengths are 1 + 8k frames
+        frames = longest_prefix(frames)  # the project's clip lengths are 1 + 8k frames
         # Imported here so that the data generator itself needs nothing beyond numpy and scipy.
         from readlit.data.video_io import write_mp4
 

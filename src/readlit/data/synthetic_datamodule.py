@@ -6,9 +6,9 @@ held-out clips show unseen faces with unseen speech. Whisper hidden states are c
 at set-up; windows are cut per clip on the fly. Video frames are rendered on the fly only when asked
 for, so audio-only stages never pay for them.
 
-Batch contract (DESIGN §5): ``audio_windows`` (B, F, Hw, Da) when an audio front-end is given,
-``audio`` (B, F·sr/fps), ``mouth_open`` (B, F), ``fps`` (B,), ``clip_id`` (list of str) and, with
-``return_video``, ``video`` (B, 3, F, H, W) and ``ref`` (B, 3, H, W) in [-1, 1].
+Batches are :class:`~readlit.data.batch.SyntheticClipBatch`: ``audio``, ``mouth_open``, ``fps``, ``clip_id``,
+``audio_windows`` when an audio front-end is given and, with ``return_video``, ``video``, ``ref`` and
+``mouth_mask``.
 """
 
 from collections.abc import Callable
@@ -21,6 +21,7 @@ from tqdm.auto import tqdm
 
 from readlit.audio import WhisperFrontEnd
 from readlit.data.base import SplitDataModule, to_video
+from readlit.data.batch import SyntheticClipItem
 from readlit.data.synthetic import Identity, Session, make_identity, make_session, mouth_box, render_frames
 from readlit.errors import ConfigError
 from readlit.frames import check_frame_count
@@ -81,11 +82,12 @@ class SyntheticTalkingHeads(Dataset):
         """The face drawn in item ``index`` (the mouth measure needs its palette and geometry)."""
         return self.faces[self.clips[index].session]
 
-    def __getitem__(self, index: int) -> dict[str, Any]:
+    def __getitem__(self, index: int) -> SyntheticClipItem:
+        """One clip (:class:`~readlit.data.batch.SyntheticClipItem`)."""
         clip = self.clips[index]
         session, span = self.sessions[clip.session], slice(clip.start, clip.start + self.num_frames)
         audio = session.audio[span.start * self.samples_per_frame: span.stop * self.samples_per_frame]
-        item = {
+        item: SyntheticClipItem = {
             "audio": torch.from_numpy(audio.copy()),
             "mouth_open": torch.from_numpy(session.mouth_open[span].copy()),
             "fps": self.fps,

@@ -1,8 +1,8 @@
 """Write and read mp4 files (H.264 video, optional AAC mono audio) with PyAV.
 
-Writing is atomic: the file is encoded under a temporary name in the target folder and moved onto the
-target only when encoding succeeded, so a crash or an error never leaves a truncated mp4 that a later
-run would mistake for a finished one.
+Writing is atomic (:func:`readlit.utils.atomic.atomic_path`): the file is encoded under a temporary name in the
+target folder and moved onto the target only when encoding succeeded, so a crash or an error never leaves a
+truncated mp4 that a later run would mistake for a finished one.
 
 Writing is deterministic: the same frames and audio give the same file bytes. libx264 is pinned to one
 thread because its multi-threaded rate control may depend on thread timing.
@@ -18,8 +18,6 @@ recorded duration, so the audio that reads back is aligned with, and as long as,
 
 from __future__ import annotations
 
-import os
-import uuid
 from fractions import Fraction
 from pathlib import Path
 
@@ -27,6 +25,7 @@ import av
 import numpy as np
 
 from readlit.errors import DataError
+from readlit.utils.atomic import atomic_path
 
 # Visually near-lossless for the smooth images this project writes; lower is larger and closer.
 _CRF = "18"
@@ -61,17 +60,9 @@ def write_mp4(
             raise DataError(
                 f"AAC cannot store {sample_rate} Hz audio; resample to one of {sorted(_AAC_RATES)}"
             )
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # Not tempfile.mkstemp: its files are private (0600) and would stay so after the rename.
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.tmp.mp4")
-    try:
+    with atomic_path(path) as tmp:
         _encode(tmp, frames, fps, audio, sample_rate)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return path
+    return Path(path)
 
 
 def read_mp4(path: str | Path) -> tuple[np.ndarray, float, np.ndarray | None, int | None]:

@@ -27,7 +27,7 @@ from readlit.audio import WhisperFrontEnd
 from readlit.checkpoint import A2VHeader, CodecRef, load_checkpoint, submodule_state
 from readlit.errors import CheckpointError, ConfigError, scope
 from readlit.flow.ans import ANSProcess
-from readlit.lit.base import StageModule, per_stage
+from readlit.lit.base import Batch, StageModule, per_stage
 from readlit.lit.metrics import BinnedMean
 from readlit.nn.a2v_dit import A2VDiT
 from readlit.nn.audio_encoder import audio_encoder_config, build_audio_encoder
@@ -126,7 +126,7 @@ class A2VLitModule(StageModule):
     # ---------------------------------------------------------------------------------------- batches
 
     @torch.no_grad()
-    def latents(self, batch: dict[str, Any]) -> torch.Tensor:
+    def latents(self, batch: Batch) -> torch.Tensor:
         """Clean [z_R, z_1..z_f] (B, C, 1 + f, h, w) from cached latents or the frozen VAE."""
         if "latents" in batch:
             z, z_ref = batch["latents"], batch["ref_latent"]
@@ -134,7 +134,7 @@ class A2VLitModule(StageModule):
             z, z_ref = self.vae.encode(batch["video"]), self.vae.encode_image(batch["ref"])
         return torch.cat([z_ref.to(z.dtype), z], dim=2)
 
-    def audio_latents(self, batch: dict[str, Any], frames: int) -> torch.Tensor:
+    def audio_latents(self, batch: Batch, frames: int) -> torch.Tensor:
         """C (B, f, hw, da) of the clip's ``frames`` = f latent frames."""
         c = self.audio(batch["audio_windows"])
         if c.shape[1] != frames:
@@ -144,7 +144,7 @@ class A2VLitModule(StageModule):
 
     # --------------------------------------------------------------------------------------- training
 
-    def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
+    def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
         z0 = self.latents(batch)
         batch_size, frames = z0.shape[0], z0.shape[2] - 1
         if self.clip_shape is None:
@@ -159,7 +159,7 @@ class A2VLitModule(StageModule):
 
     # ------------------------------------------------------------------------------------- evaluation
 
-    def eval_step(self, stage: str, batch: dict[str, Any], batch_idx: int) -> None:
+    def eval_step(self, stage: str, batch: Batch, batch_idx: int) -> None:
         z0 = self.latents(batch)
         batch_size, frames, _, height, width = z0.shape[0], z0.shape[2] - 1, *z0.shape[2:]
         generator = torch.Generator().manual_seed(self.val_seed + batch_idx)

@@ -14,6 +14,10 @@ from torch import nn
 from torchmetrics import Metric
 
 from readlit.checkpoint import KEY
+from readlit.data.batch import ClipBatch, LatentBatch
+
+# What a stage's steps receive (docs/design.md §6): pixel clips or latent-cache clips.
+Batch = ClipBatch | LatentBatch
 
 EVAL_STAGES = ("val", "test")
 
@@ -43,7 +47,7 @@ class StageModule(LightningModule):
 
     # -------------------------------------------------------------------------------- for subclasses
 
-    def eval_step(self, stage: str, batch: dict[str, Any], batch_idx: int) -> None:
+    def eval_step(self, stage: str, batch: Batch, batch_idx: int) -> None:
         """Update ``self.eval_metrics[stage]`` with one validation or test batch."""
         raise NotImplementedError
 
@@ -73,10 +77,10 @@ class StageModule(LightningModule):
         scheduler = self.scheduler_factory(optimizer=optimizer)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
-    def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
+    def validation_step(self, batch: Batch, batch_idx: int) -> None:
         self.eval_step("val", batch, batch_idx)
 
-    def test_step(self, batch: dict[str, Any], batch_idx: int) -> None:
+    def test_step(self, batch: Batch, batch_idx: int) -> None:
         self.eval_step("test", batch, batch_idx)
 
     def on_validation_epoch_end(self) -> None:

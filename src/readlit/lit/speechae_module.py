@@ -7,7 +7,7 @@ import torch
 from torch import nn
 from torchmetrics import MeanMetric
 
-from readlit.lit.base import StageModule, per_stage
+from readlit.lit.base import Batch, StageModule, per_stage
 from readlit.lit.metrics import MeanBaselineMSE
 from readlit.nn.speech_ae import SpeechAE
 from readlit.nn.speech_ae_loss import SpeechAELoss, frame_retrieval_accuracy
@@ -42,17 +42,17 @@ class SpeechAELitModule(StageModule):
     def header(self) -> dict[str, Any]:
         return {"stage": self.stage, "net_config": self.net.config}
 
-    def model_step(self, batch: dict[str, Any]) -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor]:
+    def model_step(self, batch: Batch) -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor]:
         s = batch["audio_windows"]
         _, s_hat = self.net(s)
         return self.loss(s_hat, s), s_hat, s
 
-    def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
+    def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
         losses, _, _ = self.model_step(batch)
         self.log_dict({f"train/{k}": v for k, v in losses.items()}, prog_bar=True, batch_size=len(batch["clip_id"]))
         return losses["loss"]
 
-    def eval_step(self, stage: str, batch: dict[str, Any], batch_idx: int) -> None:
+    def eval_step(self, stage: str, batch: Batch, batch_idx: int) -> None:
         losses, s_hat, s = self.model_step(batch)
         metrics = self.eval_metrics[stage]
         weight = len(batch["clip_id"])

@@ -25,7 +25,7 @@ from torchmetrics.image import PeakSignalNoiseRatio, StructuralSimilarityIndexMe
 
 from readlit.errors import CheckpointError, ConfigError
 from readlit.frames import check_frame_count
-from readlit.lit.base import StageModule, per_stage
+from readlit.lit.base import Batch, StageModule, per_stage
 from readlit.lit.metrics import LatentMoments
 from readlit.lit.terms import SingleFrames
 from readlit.vae import VideoVAE
@@ -122,7 +122,7 @@ class VAELitModule(StageModule):
 
     # ---------------------------------------------------------------------------------------- losses
 
-    def losses(self, video: torch.Tensor, batch: dict[str, Any]) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+    def losses(self, video: torch.Tensor, batch: Batch) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
         """Loss terms of one posterior sample.
 
         Args:
@@ -157,7 +157,7 @@ class VAELitModule(StageModule):
 
     # -------------------------------------------------------------------------------------- training
 
-    def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
+    def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
         video = self._crop(batch["video"])
         terms, mean = self.losses(video, batch)
         loss = terms["loss"]
@@ -183,7 +183,7 @@ class VAELitModule(StageModule):
         generator = torch.Generator(device=video.device).manual_seed(self.seed)
         return self.vae.decode(self.vae.encode(video), generator=generator)
 
-    def eval_step(self, stage: str, batch: dict[str, Any], batch_idx: int) -> None:
+    def eval_step(self, stage: str, batch: Batch, batch_idx: int) -> None:
         video = batch["video"]
         terms, _ = self.losses(video, batch)
         recon = self.reconstruct(video)

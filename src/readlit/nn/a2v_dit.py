@@ -24,6 +24,7 @@ from torch.nn import functional as F
 from torch.utils.checkpoint import checkpoint
 
 from readlit.errors import ConfigError
+from readlit.frames import latent_frames
 from readlit.nn.attention import Attention
 from readlit.nn.rope import RotaryPosEmbed3D, video_positions
 
@@ -292,7 +293,7 @@ def main() -> None:
     with torch.device("meta"):
         net = instantiate(cfg)
     latent = args.pixels // args.spatial_ratio
-    frames = 2 + (args.frames - 1) // 8
+    frames = 1 + latent_frames(args.frames)  # the reference frame, then the clip's latent frames
     flops = forward_flops(net, frames, latent, latent, args.audio_tokens)
     params = sum(p.numel() for p in net.parameters())
     audio = sum(p.numel() for name, p in net.named_parameters() if "audio" in name)

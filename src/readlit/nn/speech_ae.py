@@ -17,6 +17,8 @@ from einops import rearrange
 from torch import nn
 from torch.nn import functional as F
 
+from readlit.frames import check_frame_count
+
 
 class CausalConv1d(nn.Module):
     """Conv1d over time that only looks back: left padding by repeating the first frame."""
@@ -153,9 +155,8 @@ class SpeechAE(nn.Module):
         self.decoder = SpeechDecoder(**self.config)
 
     def encode(self, s: torch.Tensor) -> torch.Tensor:
-        """S (B, F, Hw, Da) -> C (B, f, hw, da); F must be 1 + ratio·k."""
-        num_frames = s.shape[1]
-        assert (num_frames - 1) % self.ratio == 0, f"SpeechAE needs 1+{self.ratio}k frames, got {num_frames}"
+        """S (B, F, Hw, Da) -> C (B, f, hw, da); F must be 1 + ratio·k (ConfigError otherwise)."""
+        check_frame_count(s.shape[1], self.ratio, key="the SpeechAE input's frame count F")
         return self.encoder(s)
 
     def decode(self, c: torch.Tensor) -> torch.Tensor:

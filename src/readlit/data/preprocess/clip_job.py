@@ -8,8 +8,6 @@ the cache raise ConfigError, because mixing them would give a cache that lies ab
 
 from __future__ import annotations
 
-import os
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,6 +24,7 @@ from readlit.data.preprocess.decode import Timeline, decode_frames, frame_schedu
 from readlit.data.preprocess.scene import THUMB, find_cut, thumbnail
 from readlit.data.preprocess.sources import Box, ClipSource, SkipClip, Skipped
 from readlit.errors import ConfigError
+from readlit.utils.atomic import atomic_folder
 
 
 @dataclass(frozen=True)
@@ -85,16 +84,13 @@ def process_clip(source: ClipSource) -> JobResult:
     meta = cache.read_meta(final)
     if meta is not None:
         return JobResult(meta=_reuse(final, meta, settings), reused=True)
-    tmp = cache.new_tmp_dir(settings.root, source.clip_id)
     try:
-        meta = _build(source, tmp, settings)
-        os.rename(tmp, final)
+        with atomic_folder(final) as tmp:
+            meta = _build(source, tmp, settings)
         return JobResult(meta=meta)
     except SkipClip as skip:
         return JobResult(skipped=Skipped(_relative(source.video, settings), skip.reason, skip.detail,
                                          source.clip_id))
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _relative(path: Path | None, settings: JobSettings) -> str | None:

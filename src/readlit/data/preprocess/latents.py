@@ -7,7 +7,6 @@ in batches of a fixed size, so a resumed build writes the same bytes as one that
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import time
@@ -23,14 +22,13 @@ from readlit.data.cache import writer_lock
 from readlit.data.latent_cache import (
     DROPPED,
     FORMAT_VERSION,
-    MANIFEST,
     check_build,
     remove_partial_shards,
     shard_path,
     write_shard,
 )
+from readlit.data.manifest import write_manifest
 from readlit.errors import DataError
-from readlit.utils.atomic import atomic_write_text
 from readlit.vae import VideoVAE
 
 log = logging.getLogger(__name__)
@@ -97,7 +95,7 @@ def build_latent_cache(datamodule: Any, vae: VideoVAE, out_dir: str | Path, spli
             manifest_splits[split] = {"items": total, "shards": counts}
         manifest = {"format": FORMAT_VERSION, "splits": manifest_splits, "shard_size": shard_size,
                     "latent_shape": _latent_shape(root, splits, manifest_splits), **settings}
-        atomic_write_text(root / MANIFEST, json.dumps(manifest, indent=1, sort_keys=True))
+        write_manifest(root, manifest)
     log.info("latent cache %s: %d shard(s) written, %d kept, in %.1f s", root, made, kept, time.monotonic() - start)
     return manifest
 

@@ -19,6 +19,7 @@ from typing import Any, Protocol
 from tqdm.auto import tqdm
 
 from readlit.data import cache
+from readlit.data.manifest import write_manifest
 from readlit.data.preprocess.clip_job import JobResult, JobSettings, init_worker, process_clip
 from readlit.data.preprocess.sources import ClipSource, Skipped
 from readlit.data.preprocess.splits import mead_official_split, random_split
@@ -79,7 +80,7 @@ def build_cache(layout: Layout, raw_dir: Path, settings: JobSettings, workers: i
         clips, failed, reused = _process_all(layout.name, sources, settings, workers, progress)
         skipped = skipped + failed
         manifest = _manifest(layout.name, clips, skipped, _splits(split, sources, clips), settings, config)
-        cache.write_manifest(root, manifest)
+        write_manifest(root, manifest)
     return manifest, RunStats(len(clips) - reused, reused, len(skipped), removed)
 
 
