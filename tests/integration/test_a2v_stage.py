@@ -211,3 +211,33 @@ def test_long_videos_use_only_the_positions_training_used(train_cfg, speechae_ck
     with torch.no_grad():
         assert sampler.sample(model.net, z_ref, audio, noise, latent).shape[2] == latent
     assert seen and seen <= trained, f"positions {sorted(seen - trained)[:5]} were never trained"
+
+
+def test_motion_context_makes_the_first_latent_end_at_the_clips_first_frame(train_cfg, speechae_ckpt):
+    """With the 8 past frames encoded and the leading latent dropped, z_1 covers the 8 frames that end at the
+    clip's first frame (as the previous clip's last latent does at inference): it changes with frame 0 and not
+    with frame 1, which z_2 covers; the audio latents line up the same way."""
+    cfg = train_cfg("experiment=demo_a2v", *FAST, f"model.speechae_ckpt={speechae_ckpt}", "data.past_frames=8",
+                    "model.motion_context=1.0")
+    model = instantiate(cfg.model)
+    batch = next(iter(_datamodule(cfg).train_dataloader()))
+    assert batch["past_video"].shape[2] == 8 and batch["past_audio_windows"].shape[1] == 8
+    z0, c = model.context_latents(batch)
+    assert z0.shape == model.latents(batch).shape and c.shape == model.audio_latents(batch, 2).shape
+    for frame, changes in ((0, (True, True)), (1, (False, True))):
+        moved = dict(batch)
+        moved["video"] = batch["video"].clone()
+        moved["video"][:, :, frame] += 0.5
+        moved["audio_windows"] = batch["audio_windows"].clone()
+        moved["audio_windows"][:, frame] += 0.5
+        z_moved, c_moved = model.context_latents(moved)
+        for k, expected in enumerate(changes, start=1):
+            assert bool((z_moved[:, :, k] != z0[:, :, k]).any()) == expected, (frame, k)
+            assert bool((c_moved[:, k - 1] != c[:, k - 1]).any()) == expected, (frame, k)
+    model.log = lambda *args, **kwargs: None  # no trainer attached
+    assert model.training_step(batch, 0).isfinite()
+    plain = instantiate(train_cfg("experiment=demo_a2v", *FAST, f"model.speechae_ckpt={speechae_ckpt}",
+                                  "model.motion_context=1.0").model)
+    plain.log = model.log
+    with pytest.raises(ConfigError, match="data.past_frames=8"):
+        plain.training_step(next(iter(_datamodule(train_cfg("experiment=demo_a2v", *FAST)).train_dataloader())), 0)

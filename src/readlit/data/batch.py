@@ -42,6 +42,8 @@ class SyntheticClipItem(ClipItem):
     mouth_mask: NotRequired[Annotated[Tensor, "H W", F32]]  # 1 where the mouth can be, with return_video
     identity: NotRequired[int]  # the face's identity number
     data_seed: NotRequired[int]  # the dataset seed, which with the identity fixes the face
+    past_video: NotRequired[Annotated[Tensor, "3 P H W", F32]]  # the P frames before the clip, with past_frames
+    past_audio_windows: NotRequired[Annotated[Tensor, "P Hw Da", F32]]  # their Whisper windows, with past_frames
 
 
 class LatentItem(TypedDict):
@@ -77,6 +79,8 @@ class SyntheticClipBatch(ClipBatch):
     mouth_mask: NotRequired[Annotated[Tensor, "B H W", F32]]
     identity: NotRequired[Annotated[Tensor, "B", I64]]
     data_seed: NotRequired[Annotated[Tensor, "B", I64]]
+    past_video: NotRequired[Annotated[Tensor, "B 3 P H W", F32]]
+    past_audio_windows: NotRequired[Annotated[Tensor, "B P Hw Da", F32]]
 
 
 class LatentBatch(TypedDict):

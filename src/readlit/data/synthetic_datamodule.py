@@ -51,14 +51,17 @@ class SyntheticTalkingHeads(Dataset):
         return_video: render ``video``, ``ref`` and ``mouth_mask`` (H, W), 1 where the mouth can be.
         ref_distance: frames between the clip's middle frame and its reference frame (same session).
         frontend: Whisper front-end for ``audio_windows``, or None to leave them out.
+        past_frames: also give the P frames before each clip (``past_video`` with ``return_video``,
+            ``past_audio_windows`` with a front end), for training the motion frame as inference sees it
+            (:class:`~readlit.lit.a2v_module.A2VLitModule` ``motion_context``); clips then start at frame P or later.
     """
 
     def __init__(self, seed: int, identities: list[int], sessions_per_identity: int, session_frames: int,
                  num_frames: int, clip_stride: int, size: int, fps: int, sample_rate: int,
-                 return_video: bool, ref_distance: int, frontend: WhisperFrontEnd | None):
+                 return_video: bool, ref_distance: int, frontend: WhisperFrontEnd | None, past_frames: int = 0):
         self.num_frames, self.size, self.fps = num_frames, size, fps
         self.samples_per_frame = sample_rate // fps
-        self.return_video, self.ref_distance = return_video, ref_distance
+        self.return_video, self.ref_distance, self.past_frames = return_video, ref_distance, past_frames
         self.faces: list[Identity] = []
         self.sessions: list[Session] = []
         for identity in identities:
@@ -67,7 +70,7 @@ class SyntheticTalkingHeads(Dataset):
                 self.faces.append(face)
                 self.sessions.append(make_session(seed, face, number, session_frames, fps, sample_rate))
         self.names = [f"id{i:04d}_s{n:02d}" for i in identities for n in range(sessions_per_identity)]
-        starts = range(0, session_frames - num_frames + 1, clip_stride)
+        starts = range(past_frames, session_frames - num_frames + 1, clip_stride)
         self.clips = [ClipIndex(s, start) for s in range(len(self.sessions)) for start in starts]
         self.frontend = frontend
         self.hidden = [] if frontend is None else [
@@ -98,7 +101,21 @@ class SyntheticTalkingHeads(Dataset):
                                                                 clip.start)
         if self.return_video:
             item.update(self._render(clip))
+        if self.past_frames:
+            item.update(self._past(clip))
         return item
+
+    def _past(self, clip: ClipIndex) -> dict[str, torch.Tensor]:
+        """The P frames before the clip: ``past_video`` (3, P, H, W) and ``past_audio_windows`` (P, Hw, Da)."""
+        first, past = clip.start - self.past_frames, {}
+        if self.frontend is not None:
+            past["past_audio_windows"] = self.frontend.frame_windows(self.hidden[clip.session], self.past_frames,
+                                                                     first)
+        if self.return_video:
+            frames = render_frames(self.faces[clip.session], self.sessions[clip.session], first, self.past_frames,
+                                   self.size)
+            past["past_video"] = to_video(frames)
+        return past
 
     def _render(self, clip: ClipIndex) -> dict[str, torch.Tensor]:
         face, session = self.faces[clip.session], self.sessions[clip.session]
@@ -132,20 +149,23 @@ class SyntheticDataModule(SplitDataModule):
                  session_seconds: float, num_frames: int, clip_stride: int, size: int, fps: int,
                  sample_rate: int, return_video: bool, ref_distance: int,
                  audio_frontend: Callable[[], WhisperFrontEnd] | None, batch_size: int, num_workers: int = 0,
-                 shuffle: bool = True, pin_memory: bool = False, latents: str | None = None):
+                 shuffle: bool = True, pin_memory: bool = False, latents: str | None = None, past_frames: int = 0):
         super().__init__(batch_size, num_workers, shuffle, pin_memory, latents)
         check_frame_count(num_frames)
         unknown = set(identities) - set(SPLITS)
         if unknown or any(identities.get(split, 0) < 1 for split in SPLITS):
             raise ConfigError(f"data.identities={dict(identities)} needs a positive count for each of {SPLITS}")
         self.session_frames = round(session_seconds * fps)
-        if self.session_frames < num_frames:
+        if past_frames < 0:
+            raise ConfigError(f"data.past_frames={past_frames} must be >= 0")
+        if self.session_frames < num_frames + past_frames:
             raise ConfigError(f"data.session_seconds={session_seconds} is shorter than one clip of "
-                              f"data.num_frames={num_frames} frames at {fps} fps")
+                              f"data.num_frames={num_frames} (+ data.past_frames={past_frames}) frames at {fps} fps")
         self.seed, self.identities = seed, dict(identities)
         self.dataset_args = dict(sessions_per_identity=sessions_per_identity, session_frames=self.session_frames,
                                  num_frames=num_frames, clip_stride=clip_stride, size=size, fps=fps,
-                                 sample_rate=sample_rate, return_video=return_video, ref_distance=ref_distance)
+                                 sample_rate=sample_rate, return_video=return_video, ref_distance=ref_distance,
+                                 past_frames=past_frames)
         self.audio_frontend = audio_frontend
         self.frontend: WhisperFrontEnd | None = None
 

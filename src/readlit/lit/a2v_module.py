@@ -5,6 +5,12 @@ datamodule reads a latent cache, else ``video`` (B, 3, F, H, W) and ``ref`` (B, 
 frozen VAE; ``audio_windows`` (B, F, Hw, Da) encoded to C (B, f, hw, da) by the audio encoder
 (:mod:`readlit.nn.audio_encoder`: the stage-1 SpeechAE by default, or an ablation's).
 
+**The motion frame as inference sees it** (``motion_context``). A clip's first latent frame is, for the causal
+VAE, the clip's first pixel frame encoded alone; at inference the motion frame of every later clip is the previous
+clip's last latent, which covers eight frames. With ``motion_context`` = p, a share p of training batches encodes
+the P = 8 frames before the clip too (``data.past_frames``) and drops the leading latent: the clip's first latent
+frame then covers the 8 frames ending at its first frame, as at inference (the audio latents likewise).
+
 Checkpoints hold the DiT and the audio encoder; the frozen codecs (VAE, Whisper front end) are recorded by
 reference in the typed header (:class:`~readlit.checkpoint.A2VHeader`), not stored.
 
@@ -63,6 +69,8 @@ class A2VLitModule(StageModule):
         frontend: the Whisper front end (a partial); checkpoints record it by reference for inference.
         weighting: optional weights of the flow loss per latent position (:mod:`readlit.lit.terms`); None is
             eq. 15 as written.
+        motion_context: share of training batches whose motion frame covers the 8 frames before the clip (module
+            docstring); needs batches with ``past_video`` and ``past_audio_windows`` (``data.past_frames=8``).
         t_bins: number of equal t2 bins of the validation loss.
         val_seed: seed of the fixed validation noise.
     """
@@ -73,7 +81,7 @@ class A2VLitModule(StageModule):
                  optimizer: Callable[..., torch.optim.Optimizer], scheduler: Callable[..., Any] | None = None,
                  compile: bool = False, audio_encoder: str = "speechae", speechae_ckpt: str | None = None,
                  speechae_net: dict[str, Any] | None = None, frontend: Callable[[], WhisperFrontEnd] | None = None,
-                 weighting: Weighting | None = None, t_bins: int = 4,
+                 weighting: Weighting | None = None, motion_context: float = 0.0, t_bins: int = 4,
                  val_seed: int = 0):
         super().__init__(optimizer, scheduler, compile)
         self.vae = vae
@@ -82,6 +90,9 @@ class A2VLitModule(StageModule):
         with scope("net"):
             self.net = net(in_channels=vae.latent_channels, audio_dim=self.audio_config["latent_dim"])
         self.frontend_factory, self.weighting = frontend, weighting
+        if not 0.0 <= motion_context <= 1.0:
+            raise ConfigError(f"motion_context={motion_context} must be a probability in [0, 1]")
+        self.motion_context = motion_context
         self.val_seed = val_seed
         self.clip_shape: tuple[int, int] | None = None  # (latent frames after z_R, pixel size) seen in training
         self._frontend_ref: CodecRef | None = None
@@ -142,14 +153,37 @@ class A2VLitModule(StageModule):
                               "frames; its temporal compression (num_down) must match the VAE's")
         return c
 
+    def context_latents(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
+        """[z_R, z_1..z_f] (B, C, 1 + f, h, w) and C (B, f, hw, da) with z_1 covering the 8 frames before the clip.
+
+        The P = r frames before the clip and the clip's 1 + r·k frames make 1 + r·(k + 1) frames; their leading
+        latent (the first past frame alone) is dropped, so latent frame j covers frames r·(j - 1) + 1 .. r·j of
+        the past-and-clip sequence, and z_1 ends at the clip's first frame.
+        """
+        ratio = self.vae.temporal_ratio
+        if "past_video" not in batch or "past_audio_windows" not in batch:
+            raise ConfigError(f"motion_context > 0 needs batches with past_video and past_audio_windows (pixel "
+                              f"clips with data.past_frames={ratio})")
+        if batch["past_video"].shape[2] != ratio:
+            raise ConfigError(f"motion_context needs data.past_frames={ratio} (the VAE's temporal ratio), not "
+                              f"{batch['past_video'].shape[2]}")
+        with torch.no_grad():
+            z = self.vae.encode(torch.cat([batch["past_video"], batch["video"]], dim=2))[:, :, 1:]
+            z0 = torch.cat([self.vae.encode_image(batch["ref"]).to(z.dtype), z], dim=2)
+        c = self.audio(torch.cat([batch["past_audio_windows"], batch["audio_windows"]], dim=1))[:, 1:]
+        return z0, c
+
     # --------------------------------------------------------------------------------------- training
 
     def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
-        z0 = self.latents(batch)
+        if self.motion_context and float(torch.rand(())) < self.motion_context:
+            z0, c = self.context_latents(batch)
+        else:
+            z0 = self.latents(batch)
+            c = self.audio_latents(batch, z0.shape[2] - 1)
         batch_size, frames = z0.shape[0], z0.shape[2] - 1
         if self.clip_shape is None:
             self.clip_shape = (frames, z0.shape[-1] * self.vae.spatial_ratio)
-        c = self.audio_latents(batch, frames)
         noised = self.ans.forward_process(z0)
         z_in, c = drop_conditions(noised.z_t, c, *self.ans.dropout(batch_size, z0.device))
         weight = None if self.weighting is None else self.weighting(batch, tuple(z0.shape[-2:]))
