@@ -1,4 +1,4 @@
-"""Side-by-side measurements, made in one run: ``python -m readlit.bench latents|decode``.
+"""Side-by-side measurements, made in one run: ``python -m readlit.bench latents|decode|reach``.
 
 ``latents``: A2V-DiT training steps (forward, backward, AdamW) fed by a datamodule that renders or reads frames
 and encodes them with the VAE on the fly, against the same steps fed from a latent cache
@@ -8,6 +8,11 @@ and encodes them with the VAE on the fly, against the same steps fed from a late
 ``decode``: peak resident memory of one VAE decode (random weights of ``conf/vae/<name>.yaml``), in temporal
 tiles and in one window, as the latent sequence grows. Each decode runs in a fresh process, so the peak is
 its own; the output video itself is subtracted, leaving the decoder's working memory.
+
+``reach``: how far a VAE decoder carries a change in one latent frame (:func:`readlit.vae.temporal_reach`), the
+measurement ``vae.tile_context`` is chosen from: ``python -m readlit.bench reach -- vae=local vae.pretrained=DIR``
+(any ``conf/vae`` config and overrides; a random architecture shows the shape of its reach, trained weights the
+real one).
 """
 
 from __future__ import annotations
@@ -118,13 +123,37 @@ def bench_decode(vae: str = "demo", frames: tuple[int, ...] = (9, 33, 65), size:
     return rows
 
 
+def bench_reach(overrides: list[str], latent_frames: int = 25, size: int = 64) -> list[float]:
+    """The reach of the decoder of ``vae=...`` (default: the shipped demo VAE), on the latents of a held-out
+    synthetic clip of ``latent_frames`` latent frames (latents of real video, where a decoder's reach is its own)."""
+    from readlit.data.base import to_video
+    from readlit.data.synthetic import make_identity, make_session, render_frames
+    from readlit.frames import pixel_frames
+    from readlit.vae import temporal_reach
+
+    shipped = ["vae=local", f"vae.pretrained={PROJECT_ROOT / 'assets' / 'demo_vae_decoder' / 'vae'}"]
+    vae = instantiate(compose_app("train", overrides or shipped, Path(tempfile.mkdtemp())).vae)
+    frames = pixel_frames(latent_frames, vae.temporal_ratio)
+    face = make_identity(0, 38)
+    video = to_video(render_frames(face, make_session(0, face, 1, frames), 0, frames, size))[None]
+    with torch.no_grad():
+        return temporal_reach(vae, vae.encode(video), frame=latent_frames // 2)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("what", choices=["latents", "decode"])
+    parser.add_argument("what", choices=["latents", "decode", "reach"])
     parser.add_argument("--experiment", default="demo_a2v")
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("overrides", nargs="*", help="Hydra overrides of the experiment")
     args = parser.parse_args(argv)
+    if args.what == "reach":
+        reach = bench_reach(args.overrides)
+        print("largest pixel change (of 2) d latent frames from a latent frame moved by one std:")
+        print("  " + "  ".join(f"d={d}: {value:.4f}" for d, value in enumerate(reach)))
+        quiet = next((d for d, value in enumerate(reach) if max(reach[d:]) < 1 / 255), len(reach))
+        print(f"below one grey level (1/255) from d={quiet}: vae.tile_context={quiet} decodes tiles like one window")
+        return
     if args.what == "decode":
         print("vae=demo at 64x64, 1 thread: working memory of one decode (peak RSS growth minus the output)")
         for row in bench_decode():

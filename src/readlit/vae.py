@@ -421,3 +421,25 @@ def load_pretrained(pretrained: str, subfolder: str | None) -> AutoencoderKLLTXV
         raise CheckpointError(f"the VAE checkpoint vae.pretrained={where} from {source} does not match its "
                               f"config ({summary}); re-export it with save_pretrained")
     return model
+
+
+@torch.no_grad()
+def temporal_reach(vae: VideoVAE, z: torch.Tensor, frame: int, delta: float = 1.0) -> list[float]:
+    """How far the decoder carries a change in one latent frame: max |change| of the pixels by latent distance.
+
+    Latent frame ``frame`` of the normalised latents z (1, C, f, h, w) moves by ``delta`` (in units of the
+    latents' std) and both versions are decoded in one window. Entry d of the result is the largest absolute pixel
+    change in the pixel frames of the latent frames ``frame - d`` and ``frame + d`` (0: its own frames). The
+    smallest d past which the change stays below what a tile may differ by is the ``tile_context`` that makes
+    tiled decoding match one window to that tolerance.
+    """
+    moved = z.clone()
+    moved[:, :, frame] += delta
+    change = (vae.decode_raw(vae.denormalize(moved)) - vae.decode_raw(vae.denormalize(z))).abs()  # (1, 3, F, H, W)
+    reach = []
+    for distance in range(z.shape[2]):
+        frames = [j for j in (frame - distance, frame + distance) if 0 <= j < z.shape[2]]
+        if not frames:
+            break
+        reach.append(max(change[:, :, pixel_span(j, vae.temporal_ratio)].max().item() for j in frames))
+    return reach
