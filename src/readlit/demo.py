@@ -52,8 +52,9 @@ STAGES = {
     "speechae": (("demo_speechae", ()),),
     "a2v": (("demo_a2v", ()),),
 }
-# Stages the repository ships already trained, each a run folder its phases wrote (see its PROVENANCE.md): the
-# demo VAE needs hours on 2 CPU cores, more than the whole demo's budget. --retrain trains it again.
+# Stages the repository ships already trained, each the run folder of its last phase (how it was made:
+# experiments/demo_vae/README.md): the demo VAE needs hours on 2 CPU cores, more than the whole demo's budget.
+# --retrain trains it again.
 SHIPPED = {"vae": PROJECT_ROOT / "assets" / "demo_vae_decoder"}
 # The held-out (test) identities of data=synthetic with its default split {train: 32, val: 4, test: 4}.
 HELD_OUT_IDENTITIES = (36, 37, 38, 39)
