@@ -12,7 +12,7 @@ import pytest
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
-from readlit.eval.vae_roundtrip import run_roundtrip
+from readlit.eval.synthetic.vae_roundtrip import run_roundtrip
 from readlit.resolvers import PROJECT_ROOT
 
 ASSETS = [PROJECT_ROOT / "assets" / name for name in ("demo_vae", "demo_vae_mouth", "demo_vae_long",

@@ -10,7 +10,7 @@ import torch
 
 from readlit.data.synthetic import FPS, SAMPLE_RATE, make_identity, make_session, render_frames
 from readlit.data.video_io import write_mp4
-from readlit.eval.syncnet import SyncNetV2
+from readlit.eval.networks.syncnet import SyncNetV2
 from readlit.evaluate import evaluate
 from tests.helpers import compose_app
 

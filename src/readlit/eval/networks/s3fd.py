@@ -1,5 +1,16 @@
 """S3FD face detector as joonson/syncnet_python runs it for the tracking mode of Sync-C/D.
 
+Provenance
+    Paper: Zhang et al. 2017, "S³FD: Single Shot Scale-invariant Face Detector".
+    Original: joonson/syncnet_python ``detectors/s3fd/nets.py`` (``S3FDNet``, ``L2Norm``),
+    ``detectors/s3fd/box_utils.py`` (``Detect``, ``PriorBox``, ``decode``, ``nms_``) and
+    ``detectors/s3fd/__init__.py`` (``detect_faces``), as ``run_pipeline.py`` calls them.
+    Weights: ``sfd_face.pth`` (Oxford VGG's copy; SHA-256 prefix checked on download).
+    Checked: tests load a random state dict through :func:`load_s3fd` (the names above, strict check), count
+    the priors of each feature map for two input sizes, invert the box coding, run the score floor, NMS and
+    ``conf_th`` on hand-made boxes, and find the pixel box of a stand-in network's single face. Not checked here
+    against the released weights' detections.
+
 Network: VGG16 (conv1_1..fc7, fc6 dilated 6) with L2Norm on conv3_3 / conv4_3 / conv5_3 (initial scales 10, 8,
 5), two extra stride-2 blocks, and six 3×3 loc / conf heads on strides 4..128. The first conf head has four
 channels: the max of the first three is the background score ("max-out background"), the fourth is the face

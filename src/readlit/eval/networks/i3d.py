@@ -1,18 +1,33 @@
 """Inception-v1 I3D (Carreira & Zisserman 2017), Kinetics-400 logits: the FVD feature network.
 
-Module names and tensor shapes are those of the PyTorch port used by VideoGPT, TATS, cd-fvd and DisCo
-(``InceptionI3d`` from piergiaj/pytorch-i3d), so their ``i3d_pretrained_400.pt`` (converted from TF-Hub
-``deepmind/i3d-kinetics-400/1``) loads by name. Convolutions and pools pad like TensorFlow's "SAME" (computed
-from the input size), batch norm uses eps 1e-5 as in that port. The output is the 400-d logits averaged over
-time, before softmax: the FVD embedding (not the 1024-d pool feature).
+Provenance
+    Paper: Carreira & Zisserman 2017, "Quo Vadis, Action Recognition? A New Model and the Kinetics Dataset";
+    FVD: Unterthiner et al. 2018 (google-research ``frechet_video_distance.py``, TF-Hub
+    ``deepmind/i3d-kinetics-400/1``).
+    Original: ``InceptionI3d`` of piergiaj/pytorch-i3d ``pytorch_i3d.py``, in the copies VideoGPT
+    (``videogpt/fvd/pytorch_i3d.py``), TATS, cd-fvd and DisCo (``tool/metrics/inception3d.py``) use. Module
+    names and tensor shapes are theirs, so ``i3d_pretrained_400.pt`` (VideoGPT's conversion of the TF-Hub
+    network) loads by name. Convolutions and pools pad like TensorFlow's "SAME" (computed from the input
+    size), batch norm uses eps 1e-5 as in that port. The output is the 400-d logits averaged over time,
+    before softmax: the FVD embedding (not the 1024-d pool feature). StyleGAN-V's ``i3d_torchscript.pt``
+    (the same TF-Hub network as TorchScript) is called as StyleGAN-V calls it (:class:`TorchScriptI3D`).
+    Weights: ``i3d_pretrained_400.pt`` (a state dict); ``i3d_torchscript.pt``.
+    Checked: tests load a random state dict through :func:`load_i3d` (the port's key names, strict check)
+    and call a stand-in TorchScript module with StyleGAN-V's signature. Not checked here against the
+    released weights' outputs.
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from einops import rearrange
 from torch import nn
+
+from readlit.errors import CheckpointError
+from readlit.eval.weights import load_state_dict
 
 NUM_CLASSES = 400
 # (in channels, [b0, b1a, b1b, b2a, b2b, b3b]) per mixed block, in network order.
@@ -109,3 +124,23 @@ class InceptionI3d(nn.Module):
         x = self.logits(self.avg_pool(x))  # (B, 400, T', 1, 1); dropout is the identity in eval
         return rearrange(x, "b k t 1 1 -> b k t").mean(dim=2)
 
+
+def load_i3d(path: str | Path) -> InceptionI3d:
+    """The PyTorch I3D from ``i3d_pretrained_400.pt`` (a state dict), strictly key-checked."""
+    return load_state_dict(InceptionI3d(), Path(path), "i3d_pretrained_400")
+
+
+class TorchScriptI3D(torch.nn.Module):
+    """StyleGAN-V's ``i3d_torchscript.pt``, called as StyleGAN-V calls it (it normalises and resizes inside)."""
+
+    def __init__(self, path: str | Path) -> None:
+        super().__init__()
+        try:
+            self.detector = torch.jit.load(str(path), map_location="cpu").eval()
+        except (RuntimeError, ValueError) as err:
+            first = " ".join(str(err).split())[:200]
+            raise CheckpointError(f"{path} is not a TorchScript I3D (i3d_torchscript.pt for fvd): {first}") from err
+
+    def forward(self, video: torch.Tensor) -> torch.Tensor:
+        """video: (B, 3, T, H, W) values 0..255 -> (B, 400) logits."""
+        return self.detector(video, rescale=True, resize=True, return_features=True)

@@ -23,35 +23,14 @@ import torch.nn.functional as F
 from einops import rearrange
 from PIL import Image
 
-from readlit.errors import CheckpointError, ConfigError, DataError
-from readlit.eval.frechet import FrechetMetric
-from readlit.eval.i3d import NUM_CLASSES, InceptionI3d
-from readlit.eval.weights import load_state_dict, require
+from readlit.errors import ConfigError, DataError
+from readlit.eval.metrics.frechet import FrechetMetric
+from readlit.eval.networks.i3d import NUM_CLASSES, TorchScriptI3D, load_i3d
+from readlit.eval.weights import require
 
 CLIP = 16
 SIZE = 224
 PROTOCOLS = ("styleganv", "disco")
-
-
-def load_i3d(path: str | Path) -> InceptionI3d:
-    """The PyTorch I3D from ``i3d_pretrained_400.pt`` (a state dict), strictly key-checked."""
-    return load_state_dict(InceptionI3d(), Path(path), "i3d_pretrained_400")
-
-
-class TorchScriptI3D(torch.nn.Module):
-    """StyleGAN-V's ``i3d_torchscript.pt``, called as StyleGAN-V calls it (it normalises and resizes inside)."""
-
-    def __init__(self, path: str | Path) -> None:
-        super().__init__()
-        try:
-            self.detector = torch.jit.load(str(path), map_location="cpu").eval()
-        except (RuntimeError, ValueError) as err:
-            first = " ".join(str(err).split())[:200]
-            raise CheckpointError(f"{path} is not a TorchScript I3D (i3d_torchscript.pt for fvd): {first}") from err
-
-    def forward(self, video: torch.Tensor) -> torch.Tensor:
-        """video: (B, 3, T, H, W) values 0..255 -> (B, 400) logits."""
-        return self.detector(video, rescale=True, resize=True, return_features=True)
 
 
 def clips(frames: np.ndarray, protocol: str) -> np.ndarray:
