@@ -20,7 +20,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from readlit.cli import check_composes, run_task
-from readlit.eval.protocol import generate_split
+from readlit.eval.protocol import MANIFEST, generate_split
 from readlit.eval.report import write_report
 from readlit.eval.scoring import score_folders
 from readlit.generate import check_device, load_pipeline
@@ -43,9 +43,9 @@ def generate_and_score(cfg: DictConfig) -> dict[int, dict[str, Any]]:
         datamodule = instantiate(data)
         datamodule.setup("test")
         out = Path(cfg.out) / f"frames{frames}"
-        generate_split(pipeline, sampler, datamodule.datasets["test"], out, cfg.seed,
-                       cfg.data.seed if synthetic else None, cfg.limit, method=cfg.long_video)
-        scored = OmegaConf.merge(cfg, {"generated": str(out / "generated"), "reference": str(out / "reference")})
+        generate_split(pipeline, sampler, datamodule.datasets["test"], out, cfg.seed, cfg.limit, method=cfg.long_video)
+        scored = OmegaConf.merge(cfg, {"generated": str(out / "generated"), "reference": str(out / "reference"),
+                                       "manifest": str(out / "generated" / MANIFEST)})
         results[frames] = {**score_folders(scored), "frames": frames}
         json_path, md_path = write_report(results[frames], out)
         print(f"{frames} frames: wrote {md_path} and {json_path.name}")

@@ -3,12 +3,14 @@
 Videos are paired by file name (``<name>.mp4`` in both folders); the speech is the generated mp4's audio
 track (the reference's when the generated file has none), resampled to 16 kHz. Every requested metric whose
 weights are present is computed; the others are reported as missing with the reason (the file, its source
-and config key). :func:`score_folders` returns what :func:`readlit.eval.report.write_report` writes.
+and config key). The split's manifest (:mod:`readlit.eval.protocol`) gives each clip's backbone seconds (the
+Runtime column) and, for synthetic clips, the drawn face's identity that mouth-sync needs; a clip without one
+leaves mouth-sync missing, with the reason. :func:`score_folders` returns what
+:func:`readlit.eval.report.write_report` writes.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +31,7 @@ from readlit.eval.metrics.fid import FID
 from readlit.eval.metrics.fvd import FVD
 from readlit.eval.metrics.mouth_sync import MouthSync
 from readlit.eval.metrics.sync import SyncScore
+from readlit.eval.protocol import read_manifest
 from readlit.eval.weights import local_path, missing_message
 
 METRICS = ("fid", "fvd", "sync", "e_fid", "psnr", "ssim", "lpips", "mouth_sync")
@@ -81,10 +84,15 @@ def _paired_frames(pair: Pair) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 class Scorers:
-    """Builds each requested metric (or records why it is missing) and feeds it every pair."""
+    """Builds each requested metric (or records why it is missing) and feeds it every pair.
 
-    def __init__(self, cfg: DictConfig) -> None:
-        self.cfg, self.missing, self.metrics = cfg, {}, {}
+    Args:
+        names: the clips that will be scored.
+        clips: the manifest's entries by clip name, or None when there is no manifest.
+    """
+
+    def __init__(self, cfg: DictConfig, names: list[str], clips: dict[str, dict[str, Any]] | None) -> None:
+        self.cfg, self.clips, self.missing, self.metrics = cfg, clips, {}, {}
         builders: dict[str, Callable[[], Any]] = {
             "fid": lambda: FID(self._w("inception"), cfg.weights_dir),
             "fvd": self._fvd,
@@ -98,10 +106,23 @@ class Scorers:
         for name in cfg.metrics:
             if name not in builders:
                 raise ConfigError(f"unknown metric {name!r} in metrics=; known: {', '.join(METRICS)}")
+            if name == "mouth_sync" and (why := self._faceless(names)):
+                self.missing[name] = why
+                continue
             try:
                 self.metrics[name] = builders[name]().to(cfg.device)
             except CheckpointError as err:
                 self.missing[name] = str(err)
+
+    def _faceless(self, names: list[str]) -> str | None:
+        """Why mouth-sync cannot score these clips (one has no synthetic identity in the manifest), else None."""
+        if self.clips is None:
+            return f"no manifest {self.cfg.manifest} naming each clip's synthetic identity (mouth-sync needs the face)"
+        without = [name for name in names if "identity" not in self.clips.get(name, {})]
+        if without:
+            return (f"{len(without)} of {len(names)} clips have no synthetic identity in {self.cfg.manifest} "
+                    f"(e.g. {without[0]}); mouth-sync needs the drawn face")
+        return None
 
     def _w(self, name: str) -> str | None:
         return self.cfg.weights.get(name)
@@ -157,13 +178,8 @@ class Scorers:
     _add_lpips = _add_psnr
 
     def _add_mouth_sync(self, metric: MouthSync, pair: Pair) -> None:
-        sidecar = Path(self.cfg.reference) / f"{pair.name}.json"
-        if not sidecar.is_file():
-            self.missing["mouth_sync"] = f"needs {sidecar.name} with the synthetic face's seed and identity"
-            del self.metrics["mouth_sync"]
-            return
-        drawn = json.loads(sidecar.read_text())
-        metric.update(pair.fake, pair.audio, make_identity(int(drawn["seed"]), int(drawn["identity"])))
+        clip = self.clips[pair.name]
+        metric.update(pair.fake, pair.audio, make_identity(int(clip["data_seed"]), int(clip["identity"])))
 
     def results(self) -> dict[str, float]:
         out = {}
@@ -174,24 +190,22 @@ class Scorers:
         return out
 
 
-def _runtime(generated: Path, names: list[str]) -> float | None:
-    """Mean backbone seconds per video from ``runtime.json``, when generation recorded it."""
-    path = generated / "runtime.json"
-    if not path.is_file():
-        return None
-    times = json.loads(path.read_text())
-    return float(np.mean([times[n] for n in names if n in times])) if any(n in times for n in names) else None
+def mean_runtime(clips: dict[str, dict[str, Any]] | None, names: list[str]) -> float | None:
+    """Mean backbone seconds per video over the scored clips the manifest timed; None when it timed none."""
+    times = [clips[n]["backbone_seconds"] for n in names if "backbone_seconds" in (clips or {}).get(n, {})]
+    return float(np.mean(times)) if times else None
 
 
 def score_folders(cfg: DictConfig) -> dict[str, Any]:
     """Every requested metric over the paired folders; results as :func:`readlit.eval.report.write_report` takes."""
     generated, reference = Path(cfg.generated), Path(cfg.reference)
     names = pair_names(generated, reference)
-    scorers = Scorers(cfg)
+    clips = read_manifest(cfg.manifest) if Path(cfg.manifest).is_file() else None
+    scorers = Scorers(cfg, names, clips)
     for name in names:
         scorers.add(load_pair(name, generated, reference))
     metrics: dict[str, float | None] = scorers.results()
-    metrics["runtime"] = _runtime(generated, names)
+    metrics["runtime"] = mean_runtime(clips, names)
     missing = dict(scorers.missing)
     if "sync" in missing:
         missing.update(sync_c=missing["sync"], sync_d=missing.pop("sync"))
