@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 import torch
+from einops import rearrange
 
 from readlit.errors import CheckpointError
 from readlit.eval.networks import s3fd as S
@@ -65,6 +66,25 @@ def test_select_thresholds_and_suppresses():
     out = S.select(boxes, scores, conf_th=0.9)
     torch.testing.assert_close(out, torch.cat([boxes[[0, 2]], scores[[0, 2], None]], 1))
     assert len(S.select(boxes, scores, conf_th=0.4)) == 3
+
+
+def _tied_pairs(pairs: int = 40) -> torch.Tensor:
+    """Boxes 2k and 2k + 1 overlap at IoU 0.6 (x shifted by a quarter side); different pairs do not overlap."""
+    left = torch.tensor([[20.0 * k, 0.0, 20.0 * k + 10.0, 10.0] for k in range(pairs)])
+    right = left + torch.tensor([2.5, 0.0, 2.5, 0.0])
+    return rearrange(torch.stack([left, right], 1), "k two c -> (k two) c") / 1000.0
+
+
+def test_exactly_tied_scores_keep_the_lower_index():
+    boxes = _tied_pairs()
+    scores = torch.full((80,), 0.95)
+    assert S.stable_nms(boxes, scores, S.NMS_IOU).tolist() == list(range(0, 80, 2))
+    out = S.select(boxes, scores, conf_th=0.9)
+    assert torch.equal(out, torch.cat([boxes[0::2], scores[0::2, None]], 1))
+    flipped = boxes.flip(0)  # same boxes, other indices: now the right box of every pair comes first
+    assert torch.equal(S.select(flipped, scores, conf_th=0.9)[:, :4], flipped[0::2])
+    scores[1] = 0.96  # a higher score still wins over a lower index, and comes first
+    assert S.stable_nms(boxes, scores, S.NMS_IOU).tolist() == [1, *range(2, 80, 2)]
 
 
 class _OneFace(torch.nn.Module):
