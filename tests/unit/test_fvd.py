@@ -117,3 +117,29 @@ def test_disco_resizes_float_channels_with_pil_bicubic(size):
     # float: no rounding to uint8 (up to 0.5 / 127.5 = 0.004 off) and no clipping of the bicubic overshoot
     torch.testing.assert_close(x.double(), torch.from_numpy(resized / 127.5 - 1.0), atol=2e-6, rtol=0)
     assert x.min() < -1 and x.max() > 1
+
+
+def _bilinear_matrix(size_in: int, size_out: int) -> np.ndarray:
+    """(size_out, size_in) weights of half-pixel bilinear resampling without antialias (align_corners=False).
+
+    Output pixel i samples input position max((i + 0.5)·s − 0.5, 0), s = size_in / size_out, between its two
+    neighbours (the last one repeated at the border).
+    """
+    rows = np.zeros((size_out, size_in))
+    for i in range(size_out):
+        position = max((i + 0.5) * size_in / size_out - 0.5, 0.0)
+        left = int(position)
+        rows[i, left] += 1 - (position - left)
+        rows[i, min(left + 1, size_in - 1)] += position - left
+    return rows
+
+
+@pytest.mark.parametrize("size", [(20, 28), (260, 300)])
+def test_styleganv_resizes_bilinearly_then_scales_to_minus_one_one(size):
+    rng = np.random.default_rng(0)
+    batch = rng.integers(0, 256, (1, 16, *size, 3), dtype=np.uint8)
+    rows, cols = _bilinear_matrix(size[0], 224), _bilinear_matrix(size[1], 224)
+    resized = rows @ rearrange(batch.astype(np.float64), "n t h w c -> n c t h w") @ cols.T
+    x = i3d_input(batch, "styleganv")
+    # torch computes source positions in float32 (1e-4 here); rounding to uint8 is up to 4e-3 off, antialias far more
+    torch.testing.assert_close(x.double(), torch.from_numpy(resized / 255.0 * 2.0 - 1.0), atol=1e-4, rtol=0)
