@@ -29,10 +29,10 @@ from einops import rearrange  # noqa: E402
 from readlit.data.base import to_video  # noqa: E402
 from readlit.data.synthetic import frame_loudness, make_identity, make_session, render_frames  # noqa: E402
 from readlit.data.video_io import write_mp4  # noqa: E402
-from readlit.eval.mouth_sync import mouth_opening  # noqa: E402
-from readlit.eval.mouth_sync_metric import score_video  # noqa: E402
-from readlit.eval.seams import seam_frames, seam_jump  # noqa: E402
-from readlit.eval.vae_roundtrip import run_roundtrip  # noqa: E402
+from readlit.eval.metrics.mouth_sync import score_video  # noqa: E402
+from readlit.eval.synthetic.mouth_sync import mouth_opening  # noqa: E402
+from readlit.eval.synthetic.seams import seam_frames, seam_jump  # noqa: E402
+from readlit.eval.synthetic.vae_roundtrip import run_roundtrip  # noqa: E402
 from readlit.pipeline import TalkingHeadPipeline, clip_overlap, to_uint8_frames  # noqa: E402
 from readlit.resolvers import PROJECT_ROOT  # noqa: E402
 from readlit.sampling.ans_sampler import ANSSampler, clip_starts, padded_length  # noqa: E402

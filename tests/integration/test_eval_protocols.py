@@ -11,7 +11,7 @@ import pytest
 from hydra.utils import instantiate
 
 from readlit.cli import check_composes
-from readlit.evaluate import METRICS
+from readlit.eval.scoring import METRICS
 from readlit.paper_results import paper_table
 from readlit.resolvers import PROJECT_ROOT
 from readlit.utils.compose import compose_app

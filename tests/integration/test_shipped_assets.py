@@ -12,7 +12,7 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 from readlit.demo import SHIPPED
-from readlit.eval.vae_roundtrip import run_roundtrip
+from readlit.eval.synthetic.vae_roundtrip import run_roundtrip
 from readlit.resolvers import PROJECT_ROOT
 
 ASSETS = [PROJECT_ROOT / "assets" / "demo_vae_decoder"]

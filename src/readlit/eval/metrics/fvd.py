@@ -6,9 +6,12 @@ Protocols (``reference/metrics.md`` §2):
   first 16, so runs are repeatable), frames resized to 224² and scaled to [−1, 1], covariance divided by N.
   With ``i3d_torchscript.pt`` the TorchScript detector gets the uint8-range video with ``rescale=True,
   resize=True`` exactly as StyleGAN-V calls it; with ``i3d_pretrained_400.pt`` (same TF-Hub network, PyTorch
-  port) frames are resized bilinearly (half-pixel, no antialias) first.
-- ``disco`` (DisCo, used by the Hallo family): frames resized with PIL bicubic to 224², ``x/127.5 − 1``, every
-  stride-1 window of 16 frames is a clip, covariance divided by N − 1 (np.cov). Needs ``i3d_pretrained_400.pt``.
+  port, batch-norm eps 1e-5 as VideoGPT/TATS run it) frames are resized bilinearly (half-pixel, no antialias)
+  first.
+- ``disco`` (DisCo, used by the Hallo family): each frame's channels resized as float images with PIL bicubic
+  to 224² (DisCo's ``make_resizer("PIL", False, "bicubic", (224, 224))``: no rounding to uint8, no clipping),
+  ``x/127.5 − 1``, every stride-1 window of 16 frames is a clip, batch-norm eps 1e-3 as DisCo's I3D, covariance
+  divided by N − 1 (np.cov). Needs ``i3d_pretrained_400.pt``.
 
 Small test sets bias FVD (StyleGAN-V uses 2048 clips); report the clip count next to the number.
 """
@@ -23,35 +26,15 @@ import torch.nn.functional as F
 from einops import rearrange
 from PIL import Image
 
-from readlit.errors import CheckpointError, ConfigError, DataError
-from readlit.eval.frechet import FrechetMetric
-from readlit.eval.i3d import NUM_CLASSES, InceptionI3d
-from readlit.eval.weights import load_state_dict, require
+from readlit.errors import ConfigError, DataError
+from readlit.eval.metrics.frechet import FrechetMetric
+from readlit.eval.networks.i3d import NUM_CLASSES, TF_BN_EPS, VIDEOGPT_BN_EPS, TorchScriptI3D, load_i3d
+from readlit.eval.weights import require
 
 CLIP = 16
 SIZE = 224
 PROTOCOLS = ("styleganv", "disco")
-
-
-def load_i3d(path: str | Path) -> InceptionI3d:
-    """The PyTorch I3D from ``i3d_pretrained_400.pt`` (a state dict), strictly key-checked."""
-    return load_state_dict(InceptionI3d(), Path(path), "i3d_pretrained_400")
-
-
-class TorchScriptI3D(torch.nn.Module):
-    """StyleGAN-V's ``i3d_torchscript.pt``, called as StyleGAN-V calls it (it normalises and resizes inside)."""
-
-    def __init__(self, path: str | Path) -> None:
-        super().__init__()
-        try:
-            self.detector = torch.jit.load(str(path), map_location="cpu").eval()
-        except (RuntimeError, ValueError) as err:
-            first = " ".join(str(err).split())[:200]
-            raise CheckpointError(f"{path} is not a TorchScript I3D (i3d_torchscript.pt for fvd): {first}") from err
-
-    def forward(self, video: torch.Tensor) -> torch.Tensor:
-        """video: (B, 3, T, H, W) values 0..255 -> (B, 400) logits."""
-        return self.detector(video, rescale=True, resize=True, return_features=True)
+BN_EPS = {"styleganv": VIDEOGPT_BN_EPS, "disco": TF_BN_EPS}  # of the PyTorch I3D each protocol runs
 
 
 def clips(frames: np.ndarray, protocol: str) -> np.ndarray:
@@ -64,17 +47,21 @@ def clips(frames: np.ndarray, protocol: str) -> np.ndarray:
     return frames[index]
 
 
-def _bicubic_224(frames: np.ndarray) -> np.ndarray:
-    """DisCo's resizer: PIL bicubic to 224×224 on uint8 frames (..., H, W, 3) -> float32 0..255."""
-    flat = frames.reshape(-1, *frames.shape[-3:])
-    out = np.stack([np.asarray(Image.fromarray(f).resize((SIZE, SIZE), Image.BICUBIC)) for f in flat])
-    return out.reshape(*frames.shape[:-3], SIZE, SIZE, 3).astype(np.float32)
+def float_bicubic_224(batch: np.ndarray) -> torch.Tensor:
+    """DisCo's resizer: every channel of every frame as a float image, PIL bicubic to 224².
+
+    (N, T, H, W, 3) uint8 -> (N, 3, T, 224, 224) float32 in 0..255 units, neither rounded nor clipped (bicubic
+    overshoots at edges): PIL's uint8 RGB path would round, which moves the logits.
+    """
+    planes = np.ascontiguousarray(rearrange(batch, "n t h w c -> (n t c) h w"), dtype=np.float32)
+    out = np.stack([np.asarray(Image.fromarray(plane).resize((SIZE, SIZE), Image.BICUBIC)) for plane in planes])
+    return rearrange(torch.from_numpy(out), "(n t c) h w -> n c t h w", n=len(batch), c=3)
 
 
 def i3d_input(batch: np.ndarray, protocol: str) -> torch.Tensor:
-    """(N, 16, H, W, 3) uint8 clips -> (N, 3, 16, 224, 224) in [−1, 1] for :class:`InceptionI3d`."""
+    """(N, 16, H, W, 3) uint8 clips -> (N, 3, 16, 224, 224) for :class:`InceptionI3d`, 0..255 mapped to −1..1."""
     if protocol == "disco":
-        return rearrange(torch.from_numpy(_bicubic_224(batch)), "n t h w c -> n c t h w") / 127.5 - 1.0
+        return float_bicubic_224(batch) / 127.5 - 1.0
     video = rearrange(torch.from_numpy(batch).float(), "n t h w c -> (n t) c h w")
     video = F.interpolate(video, size=(SIZE, SIZE), mode="bilinear", align_corners=False, antialias=False)
     return rearrange(video, "(n t) c h w -> n c t h w", n=len(batch)) / 255.0 * 2.0 - 1.0
@@ -104,7 +91,7 @@ class FVD(FrechetMetric):
         if backend == "torchscript":
             self.net = TorchScriptI3D(require("i3d_torchscript", weights_dir, weights))
         else:
-            self.net = load_i3d(require("i3d_pretrained_400", weights_dir, weights))
+            self.net = load_i3d(require("i3d_pretrained_400", weights_dir, weights), BN_EPS[protocol])
 
     def features(self, x: np.ndarray) -> torch.Tensor:
         """(F, H, W, 3) uint8 video -> (N, 400) logits of its clips."""

@@ -1,5 +1,14 @@
 """MFCC exactly as SyncNet's reference pipeline computes it (python_speech_features 0.6 ``mfcc`` defaults).
 
+Provenance
+    Paper: none of its own; SyncNet (Chung & Zisserman 2016) scores on these features.
+    Original: python_speech_features 0.6 ``base.py`` (``mfcc``, ``fbank``, ``get_filterbanks``, ``lifter``)
+    and ``sigproc.py`` (``framesig``, ``preemphasis``, ``powspec``), as joonson/syncnet_python
+    ``SyncNetInstance.py`` calls it on ``scipy.io.wavfile.read`` samples. No weights.
+    Checked: tests write python_speech_features' ``mfcc`` out loop by loop (filterbank, DCT-II, lifter, energy)
+    and agree to 1e-9 on a modulated tone with noise; :func:`to_int16_scale` gives FFmpeg's s16 values at
+    0, 0.5, −1 and 1.
+
 syncnet_python reads 16 kHz int16 PCM without rescaling and calls ``python_speech_features.mfcc(audio, 16000)``:
 25 ms frames (400 samples) every 10 ms (100 Hz), rectangular window, pre-emphasis 0.97, |rfft|²/512 power
 spectrum, 26 triangular mel filters from 0 Hz to 8 kHz on FFT bins ``floor(513·f/sr)``, log, orthonormal

@@ -1,19 +1,25 @@
-"""E-FID: Fréchet distance of per-frame 64-d expression coefficients from Deep3DFaceRecon.
+"""Deep3DFaceRecon's coefficient regressor and its 5-point face alignment: the E-FID feature network.
 
-EMO introduced E-FID as the FID formula applied to 3DMM expression parameters; the (B, 64) shape its
-followers quote is Deep3DFaceRecon's (Deng et al. 2019) — an inference, no public E-FID script exists
-(``reference/metrics.md`` §4). The regressor is ``ReconNetWrapper`` of sicxu/Deep3DFaceRecon_pytorch: a
-ResNet-50 (torchvision layout, no fc) and seven 1×1 conv heads giving 257 coefficients
-[80 identity, 64 expression, 80 texture, 3 angle, 27 lighting, 2 xy, 1 z]; expression is ``coeffs[:, 80:144]``.
-Weights: ``epoch_20.pth`` (network under ``net_recon``).
-
-Input is a 224² RGB face in [0, 1] aligned the way Deep3DFaceRecon aligns it (:func:`align_face`): a scale
-and translation from five landmarks (eye centres, nose tip, mouth corners) fitted to the standard 3D landmarks
-of ``similarity_Lm3D_all.mat`` (``POS``), scale 102/s, PIL bicubic resize, 224² crop.
-
-Landmarks: Deep3DFaceRecon uses dlib or MTCNN 5-point landmarks; readlit ships no face-landmark weights, so
-they are an input here: (F, 5, 2) pixel coordinates (x right, y down) per video, from any such detector
-(facenet-pytorch's wheel bundles MTCNN). Without them E-FID is reported missing.
+Provenance
+    Paper: Deng et al. 2019, "Accurate 3D Face Reconstruction with Weakly-Supervised Learning: From Single
+    Image to Image Set". E-FID (EMO, Tian et al. 2024) is the FID formula on its 64 expression coefficients;
+    that EMO used this network is an inference from the (B, 64) shape its followers quote, no public E-FID
+    script exists.
+    Original: sicxu/Deep3DFaceRecon_pytorch ``models/networks.py`` (``ReconNetWrapper``: a torchvision-layout
+    ResNet-50 without fc and seven 1×1 conv heads giving 257 coefficients [80 identity, 64 expression,
+    80 texture, 3 angle, 27 lighting, 2 xy, 1 z]; ``models/bfm.py`` ``split_coeff``: expression is
+    ``coeffs[:, 80:144]``), ``util/preprocess.py`` (``align_img``, ``POS``) and ``util/load_mats.py``
+    (``load_lm3d``).
+    Weights: ``epoch_20.pth`` (network under ``net_recon``) and ``similarity_Lm3D_all.mat`` (standard 3D
+    landmarks).
+    Input: a 224² RGB face in [0, 1], aligned as Deep3DFaceRecon aligns it (:func:`align_face`): a scale and
+    translation from five landmarks (eye centres, nose tip, mouth corners) fitted to the standard landmarks
+    (``POS``), scale 102/s, PIL bicubic resize, 224² crop. Deep3DFaceRecon takes the five landmarks from dlib
+    or MTCNN; readlit ships no landmark weights, so they are an input: (F, 5, 2) pixel x, y (y down).
+    Checked: tests load a random ``net_recon`` state dict (strict keys, head widths 80/64/80/3/27/2/1), recover
+    a known scale and translation with :func:`pos`, take the five points from a 68-point file as
+    ``load_lm3d`` does, and centre a synthetic face at the reference scale. Not checked here against the
+    released weights or against ``align_img`` run on the same image.
 """
 
 from __future__ import annotations
@@ -28,9 +34,8 @@ from einops import rearrange
 from PIL import Image
 from torch import nn
 
-from readlit.errors import CheckpointError, DataError
-from readlit.eval.frechet import FrechetMetric
-from readlit.eval.weights import load_state_dict, require
+from readlit.errors import CheckpointError
+from readlit.eval.weights import load_state_dict
 
 HEADS = (80, 64, 80, 3, 27, 2, 1)
 EXPRESSION = slice(80, 144)
@@ -94,27 +99,3 @@ def align_face(image: np.ndarray, lm5: np.ndarray, lm3d: np.ndarray) -> np.ndarr
     up = int(h / 2 - SIZE / 2 + (h0 / 2 - t[1]) * s)
     resized = Image.fromarray(image).resize((w, h), Image.BICUBIC)
     return np.asarray(resized.crop((left, up, left + SIZE, up + SIZE)))
-
-
-class EFID(FrechetMetric):
-    """E-FID; ``update((frames, landmarks), real=...)`` with frames (F, H, W, 3) uint8 and landmarks (F, 5, 2).
-
-    Args:
-        weights: path of ``epoch_20.pth``; lm3d: path of ``similarity_Lm3D_all.mat``; else the weights folder.
-    """
-
-    def __init__(self, weights: str | Path | None = None, lm3d: str | Path | None = None,
-                 weights_dir: str | Path | None = None, batch: int = 16, **kwargs) -> None:
-        super().__init__(EXPRESSION.stop - EXPRESSION.start, unbiased=True, **kwargs)
-        self.net = load_deep3d(require("deep3d", weights_dir, weights))
-        self.lm3d, self.batch = load_lm3d(require("lm3d_std", weights_dir, lm3d)), batch
-
-    def features(self, x: tuple[np.ndarray, np.ndarray]) -> torch.Tensor:
-        """(frames (F, H, W, 3) uint8, landmarks (F, 5, 2)) -> (F, 64) expression coefficients."""
-        frames, landmarks = x
-        if len(landmarks) != len(frames) or np.shape(landmarks)[1:] != (5, 2):
-            raise DataError(f"E-FID needs (F, 5, 2) landmarks for {len(frames)} frames, got {np.shape(landmarks)}")
-        faces = np.stack([align_face(f, lm, self.lm3d) for f, lm in zip(frames, landmarks, strict=True)])
-        faces = rearrange(torch.from_numpy(faces).float() / 255.0, "f h w c -> f c h w")
-        with torch.no_grad():
-            return torch.cat([self.net(chunk.to(self.device))[:, EXPRESSION] for chunk in faces.split(self.batch)])

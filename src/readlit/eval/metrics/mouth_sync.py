@@ -1,9 +1,9 @@
 """Synthetic mouth-sync as a metric: correlation of measured mouth opening with audio loudness, per video.
 
 For synthetic talking heads the renderer opens the mouth with the loudness envelope, so the Pearson correlation
-between the opening measured from pixels (:func:`readlit.eval.mouth_sync.mouth_opening`) and the per-frame RMS
-of the audio measures lip sync without any pretrained network. The best lag within ±``max_offset`` frames is
-reported too (0 for a synced video). Scores are means over videos.
+between the opening measured from pixels (:func:`readlit.eval.synthetic.mouth_sync.mouth_opening`) and the
+per-frame RMS of the audio measures lip sync without any pretrained network. The best lag within
+±``max_offset`` frames is reported too (0 for a synced video). Scores are means over videos.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from einops import rearrange
 from torchmetrics import Metric
 
 from readlit.data.synthetic import Identity, frame_loudness
-from readlit.eval.mouth_sync import best_offset, mouth_opening, pearson
+from readlit.eval.synthetic.mouth_sync import best_offset, mouth_opening, pearson
 
 
 def score_video(frames: np.ndarray, audio: np.ndarray, identity: Identity, fps: int = 25,

@@ -8,106 +8,32 @@ offset is 15 − argmin. Dataset scores are means over videos.
 
 Modes: ``precropped`` (the LRS flow, ``calculate_scores_LRS.py``) takes videos that are already face crops
 and only resizes them to 224². ``tracked`` (``run_pipeline.py``) runs S3FD on every frame
-(:mod:`readlit.eval.s3fd`), links the detections into IoU face tracks and cuts median-smoothed square crops
-(:mod:`readlit.eval.facetrack`), then scores each track against its span of the audio; a video's score is the
-mean over its tracks (LatentSync's ``eval_sync_conf.py``), and videos without a track are counted and skipped.
-PySceneDetect's shot cuts are not run: each video is one shot.
+(:mod:`readlit.eval.networks.s3fd`), links the detections into IoU face tracks and cuts median-smoothed square
+crops (:mod:`readlit.eval.networks.facetrack`), then scores each track against its span of the audio; a
+video's score is the mean over its tracks (LatentSync's ``eval_sync_conf.py``), and videos without a track are
+counted and skipped. PySceneDetect's shot cuts are not run: each video is one shot.
 
-The network's ``state_dict`` keys are those of ``syncnet_v2.model`` (Sequential indices of ``netcnnaud``,
-``netfcaud``, ``netcnnlip``, ``netfclip``).
+The network, its input and the windowing are :mod:`readlit.eval.networks.syncnet`.
 """
 
 from __future__ import annotations
 
 import warnings
 from pathlib import Path
-from typing import Protocol
 
-import cv2
 import numpy as np
 import torch
 from einops import rearrange
-from torch import nn
 from torchmetrics import Metric
 
-from readlit.errors import ConfigError, DataError
-from readlit.eval import facetrack, s3fd
-from readlit.eval.mfcc import mfcc, to_int16_scale
-from readlit.eval.weights import load_state_dict, require
+from readlit.errors import ConfigError
+from readlit.eval.networks import facetrack, s3fd
+from readlit.eval.networks.mfcc import mfcc, to_int16_scale
+from readlit.eval.networks.syncnet import FPS, SAMPLE_RATE, Embedder, embed, lip_input, load_syncnet
+from readlit.eval.weights import require
 
-FPS = 25
-SAMPLE_RATE = 16000
-WINDOW = 5  # video frames per window
-MFCC_PER_FRAME = 4  # 100 Hz MFCC / 25 fps
-MFCC_WINDOW = WINDOW * MFCC_PER_FRAME
 VSHIFT = 15
-CROP = 224
-BATCH = 20
 MODES = ("precropped", "tracked")
-
-
-def _conv_bn(conv: nn.Module, channels: int, bn: type[nn.Module]) -> list[nn.Module]:
-    return [conv, bn(channels), nn.ReLU(inplace=True)]
-
-
-def _audio_cnn() -> nn.Sequential:
-    """(N, 1, 13, 20) MFCC -> (N, 512, 1, 1); indices match the checkpoint's ``netcnnaud.<i>``."""
-    c2, bn = nn.Conv2d, nn.BatchNorm2d
-    return nn.Sequential(
-        *_conv_bn(c2(1, 64, 3, 1, 1), 64, bn), nn.MaxPool2d(1, 1),
-        *_conv_bn(c2(64, 192, 3, 1, 1), 192, bn), nn.MaxPool2d((3, 3), (1, 2)),
-        *_conv_bn(c2(192, 384, 3, padding=1), 384, bn),
-        *_conv_bn(c2(384, 256, 3, padding=1), 256, bn),
-        *_conv_bn(c2(256, 256, 3, padding=1), 256, bn), nn.MaxPool2d(3, 2),
-        *_conv_bn(c2(256, 512, (5, 4), padding=0), 512, bn),
-    )
-
-
-def _lip_cnn() -> nn.Sequential:
-    """(N, 3, 5, 224, 224) BGR 0..255 -> (N, 512, 1, 1, 1); indices match ``netcnnlip.<i>``."""
-    c3, bn = nn.Conv3d, nn.BatchNorm3d
-    return nn.Sequential(
-        *_conv_bn(c3(3, 96, (5, 7, 7), (1, 2, 2), 0), 96, bn), nn.MaxPool3d((1, 3, 3), (1, 2, 2)),
-        *_conv_bn(c3(96, 256, (1, 5, 5), (1, 2, 2), (0, 1, 1)), 256, bn),
-        nn.MaxPool3d((1, 3, 3), (1, 2, 2), (0, 1, 1)),
-        *_conv_bn(c3(256, 256, (1, 3, 3), padding=(0, 1, 1)), 256, bn),
-        *_conv_bn(c3(256, 256, (1, 3, 3), padding=(0, 1, 1)), 256, bn),
-        *_conv_bn(c3(256, 256, (1, 3, 3), padding=(0, 1, 1)), 256, bn), nn.MaxPool3d((1, 3, 3), (1, 2, 2)),
-        *_conv_bn(c3(256, 512, (1, 6, 6), padding=0), 512, bn),
-    )
-
-
-def _head() -> nn.Sequential:
-    return nn.Sequential(nn.Linear(512, 512), nn.BatchNorm1d(512), nn.ReLU(inplace=True), nn.Linear(512, 1024))
-
-
-class SyncNetV2(nn.Module):
-    """SyncNet v2 (joonson/syncnet_python ``S``): 1024-d audio and lip embeddings, not normalised."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.netcnnaud, self.netfcaud = _audio_cnn(), _head()
-        self.netcnnlip, self.netfclip = _lip_cnn(), _head()
-
-    def forward_aud(self, x: torch.Tensor) -> torch.Tensor:
-        """x: (N, 1, 13, 20) MFCC window -> (N, 1024)."""
-        return self.netfcaud(rearrange(self.netcnnaud(x), "n c 1 1 -> n c"))
-
-    def forward_lip(self, x: torch.Tensor) -> torch.Tensor:
-        """x: (N, 3, 5, 224, 224) BGR 0..255 -> (N, 1024)."""
-        return self.netfclip(rearrange(self.netcnnlip(x), "n c 1 1 1 -> n c"))
-
-
-def load_syncnet(path: str | Path) -> SyncNetV2:
-    """SyncNet v2 from ``syncnet_v2.model`` (a plain state dict), strictly key-checked."""
-    return load_state_dict(SyncNetV2(), Path(path), "syncnet")
-
-
-class Embedder(Protocol):
-    """What the scoring needs of a network: :class:`SyncNetV2`, or a stand-in in tests."""
-
-    def forward_aud(self, x: torch.Tensor) -> torch.Tensor: ...
-    def forward_lip(self, x: torch.Tensor) -> torch.Tensor: ...
 
 
 def offset_distances(lip: torch.Tensor, aud: torch.Tensor, vshift: int = VSHIFT) -> torch.Tensor:
@@ -134,41 +60,6 @@ def sync_scores(lip: torch.Tensor, aud: torch.Tensor, vshift: int = VSHIFT) -> d
     mean = offset_distances(lip.double(), aud.double(), vshift).mean(0)
     low, index = torch.min(mean, 0)
     return {"sync_d": float(low), "sync_c": float(torch.median(mean) - low), "offset": vshift - int(index)}
-
-
-def lip_input(frames: np.ndarray) -> torch.Tensor:
-    """(F, H, W, 3) uint8 RGB face crops -> (3, F, 224, 224) float BGR 0..255 (cv2.resize, as the reference)."""
-    crops = [cv2.resize(np.ascontiguousarray(f[..., ::-1]), (CROP, CROP)) for f in frames]
-    return rearrange(torch.from_numpy(np.stack(crops)).float(), "f h w c -> c f h w")
-
-
-def embed(net: Embedder, video: torch.Tensor, cepstra: np.ndarray, batch: int = BATCH,
-          device: torch.device | str = "cpu") -> tuple[torch.Tensor, ...]:
-    """Lip and audio embeddings of every 5-frame window (``SyncNetInstance.evaluate``).
-
-    Args:
-        video: (3, F, 224, 224) from :func:`lip_input`.
-        cepstra: (Na, 13) MFCC at 100 Hz.
-        device: where ``net`` runs.
-
-    Returns:
-        lip, aud: (T, D) with T = F − 5 windows (the reference's ``range(min_length - 5)``; the caller cuts the
-        video to the whole frames of audio first).
-    """
-    count = video.shape[1] - WINDOW
-    if count < 1:
-        raise DataError(f"Sync-C/D needs at least {WINDOW + 1} frames of video and audio, got {video.shape[1]}")
-    if len(cepstra) < MFCC_PER_FRAME * (count - 1) + MFCC_WINDOW:
-        raise DataError(f"{len(cepstra)} MFCC steps do not cover {video.shape[1]} video frames")
-    mel = torch.from_numpy(np.ascontiguousarray(cepstra.T)).float()  # (13, Na)
-    lips, auds = [], []
-    with torch.no_grad():
-        for start in range(0, count, batch):
-            idx = range(start, min(start + batch, count))
-            lips.append(net.forward_lip(torch.stack([video[:, i:i + WINDOW] for i in idx]).to(device)))
-            windows = [mel[None, :, MFCC_PER_FRAME * i:MFCC_PER_FRAME * i + MFCC_WINDOW] for i in idx]
-            auds.append(net.forward_aud(torch.stack(windows).to(device)))
-    return torch.cat(lips).cpu(), torch.cat(auds).cpu()
 
 
 def score_crops(net: Embedder, frames: np.ndarray, audio: np.ndarray, vshift: int = VSHIFT,

@@ -1,14 +1,12 @@
-"""PSNR/SSIM/LPIPS wrappers (LPIPS's AlexNet only from the weights folder) and the synthetic mouth-sync metric."""
+"""PSNR/SSIM/LPIPS wrappers; LPIPS's AlexNet only from the weights folder."""
 
 import numpy as np
 import pytest
 import torch
 import torchvision
 
-from readlit.data.synthetic import make_identity, make_session, render_frames
 from readlit.errors import CheckpointError
-from readlit.eval import pixel
-from readlit.eval.mouth_sync_metric import MouthSync, score_video
+from readlit.eval.metrics import pixel
 
 
 def test_lpips_loads_alexnet_from_the_weights_folder_only(tmp_path):
@@ -32,19 +30,6 @@ def test_psnr_ssim_on_unit_frames():
     ssim.update(frames, frames)
     assert float(psnr.compute()) == pytest.approx(-10 * np.log10(float(((frames * 0.1) ** 2).mean())), rel=1e-4)
     assert float(ssim.compute()) == pytest.approx(1.0, abs=1e-4)
-
-
-def test_mouth_sync_is_high_for_synced_and_finds_a_shift():
-    identity = make_identity(0, 1)
-    session = make_session(0, identity, 0, 49)
-    frames = render_frames(identity, session, 0, 49, 64)
-    synced = score_video(frames, session.audio, identity)
-    late = score_video(np.concatenate([frames[:2], frames[:-2]]), session.audio, identity)
-    assert synced["mouth_sync"] > 0.8 and synced["mouth_offset"] == 0
-    assert late["mouth_offset"] == 2
-    metric = MouthSync()
-    metric.update(frames, session.audio, identity)
-    assert float(metric.compute()["mouth_sync"]) == pytest.approx(synced["mouth_sync"])
 
 
 def test_psnr_is_the_mean_of_per_frame_values():

@@ -1,5 +1,17 @@
 """S3FD face detector as joonson/syncnet_python runs it for the tracking mode of Sync-C/D.
 
+Provenance
+    Paper: Zhang et al. 2017, "S³FD: Single Shot Scale-invariant Face Detector".
+    Original: joonson/syncnet_python ``detectors/s3fd/nets.py`` (``S3FDNet``, ``L2Norm``),
+    ``detectors/s3fd/box_utils.py`` (``Detect``, ``PriorBox``, ``decode``, ``nms_``) and
+    ``detectors/s3fd/__init__.py`` (``detect_faces``), as ``run_pipeline.py`` calls them.
+    Weights: ``sfd_face.pth`` (Oxford VGG's copy; SHA-256 prefix checked on download).
+    Checked: tests load a random state dict through :func:`load_s3fd` (the names above, strict check), count
+    the priors of each feature map for two input sizes, invert the box coding, run the score floor, NMS and
+    ``conf_th`` on hand-made boxes (exactly tied scores included), and find the pixel box of a stand-in
+    network's single face. Not checked here
+    against the released weights' detections.
+
 Network: VGG16 (conv1_1..fc7, fc6 dilated 6) with L2Norm on conv3_3 / conv4_3 / conv5_3 (initial scales 10, 8,
 5), two extra stride-2 blocks, and six 3×3 loc / conf heads on strides 4..128. The first conf head has four
 channels: the max of the first three is the background score ("max-out background"), the fourth is the face
@@ -10,8 +22,11 @@ Parameter names are those of ``sfd_face.pth`` (``vgg.<i>``, ``L2Norm3_3.weight``
 
 Post-processing (``Detect`` + ``detect_faces``): softmax face score > 0.05, the 5000 best, NMS 0.3, the 750 best
 kept; then boxes with score > ``conf_th`` (0.9 in ``run_pipeline.py``), scaled to pixels, and NMS 0.1 across
-scales. Input (``detect_faces``): the RGB frame resized by 0.25 (INTER_LINEAR) with the BGR means
-(104, 117, 123) subtracted from B, G, R. syncnet_python swaps to BGR, subtracts, then swaps back, so the
+scales. Equal scores are ordered by a stable sort (:func:`stable_nms`): the reference's unstable ``sort`` /
+``argsort`` leaves their order, and so which of two tied overlapping boxes survives, unspecified.
+
+Input (``detect_faces``): the RGB frame resized by 0.25 (INTER_LINEAR) with the BGR means (104, 117, 123)
+subtracted from B, G, R. syncnet_python swaps to BGR, subtracts, then swaps back, so the
 network sees RGB channel order; we reproduce that (face-alignment's copy feeds BGR instead).
 """
 
@@ -158,17 +173,33 @@ def encode(boxes: torch.Tensor, priors: torch.Tensor) -> torch.Tensor:
                       torch.log(size / priors[:, 2:]) / VARIANCES[1]], 1)
 
 
+def stable_nms(boxes: torch.Tensor, scores: torch.Tensor, iou: float) -> torch.Tensor:
+    """Indices of the boxes NMS keeps (IoU above ``iou`` suppresses), best first; ties broken by index.
+
+    Boxes are visited in descending score order from a stable sort, so of equal scores the lower index comes
+    first and suppresses the others. torchvision's ``nms`` gets that order as strictly decreasing ranks, so its
+    own sort never sees a tie.
+
+    Args:
+        boxes: (K, 4) x1, y1, x2, y2.
+        scores: (K,).
+    """
+    order = scores.argsort(descending=True, stable=True)
+    ranks = torch.arange(len(order), 0, -1, dtype=torch.float32, device=scores.device)
+    return order[nms(boxes[order].float(), ranks, iou)]
+
+
 def select(boxes: torch.Tensor, scores: torch.Tensor, conf_th: float = CONF_TH) -> torch.Tensor:
     """``Detect`` then the ``conf_th`` cut: (P, 4) boxes, (P,) face probabilities -> (K, 5) x1, y1, x2, y2, score.
 
     Scores > 0.05, the 5000 best, NMS at IoU 0.3, at most 750 kept, then those with score > ``conf_th``.
-    Output rows are in descending score order.
+    Output rows are in descending score order, equal scores by prior index (stable sorts throughout).
     """
     keep = scores > SCORE_FLOOR
     boxes, scores = boxes[keep], scores[keep]
-    order = scores.argsort(descending=True)[:NMS_TOP_K]
+    order = scores.argsort(descending=True, stable=True)[:NMS_TOP_K]
     boxes, scores = boxes[order], scores[order]
-    kept = nms(boxes.float(), scores.float(), NMS_IOU)[:KEEP_TOP_K]
+    kept = stable_nms(boxes, scores, NMS_IOU)[:KEEP_TOP_K]
     boxes, scores = boxes[kept], scores[kept]
     confident = scores > conf_th
     return torch.cat([boxes[confident], scores[confident, None]], 1)
@@ -194,7 +225,7 @@ def detect_frame(net: S3FD, frame: np.ndarray, conf_th: float = CONF_TH, scales:
             dets = select(decode(loc[0], priors), conf[0].softmax(-1)[:, 1], conf_th).cpu()
             found.append(dets * torch.tensor([width, height, width, height, 1.0]))
     dets = torch.cat(found)
-    dets = dets[nms(dets[:, :4], dets[:, 4], MERGE_IOU)]
+    dets = dets[stable_nms(dets[:, :4], dets[:, 4], MERGE_IOU)]
     return dets.double().numpy()
 
 

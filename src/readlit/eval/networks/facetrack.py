@@ -1,5 +1,12 @@
 """Face tracks and their crops for the tracking mode of Sync-C/D (syncnet_python ``run_pipeline.py``).
 
+Provenance
+    Original: joonson/syncnet_python ``run_pipeline.py`` (``bb_intersection_over_union``, ``track_shot``,
+    ``crop_video``). No network and no weights.
+    Checked: tests track a moving box across a missed frame (interpolation exact on linear motion, medians keep
+    a linear ramp), separate two faces, drop short and small tracks, end a track after 26 missed frames, and
+    find a known coloured box at the expected place in the crops.
+
 Tracking (``track_shot``): greedily, a track starts at the first unused detection and takes, frame by frame,
 the first unused detection whose IoU with the track's last box exceeds 0.5, as long as the gap since that box
 is at most ``num_failed_det`` (25) frames. Tracks with more than ``min_track`` (100; LatentSync uses 50)

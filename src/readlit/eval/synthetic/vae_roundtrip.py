@@ -1,11 +1,11 @@
 """Does a trained VAE keep what talking heads need? PSNR and mouth opening after an encode/decode round trip.
 
-    python -m readlit.eval.vae_roundtrip logs/demo/vae        (a vae-stage run folder on synthetic data)
+    python -m readlit.eval.synthetic.vae_roundtrip logs/demo/vae   (a vae-stage run folder on synthetic data)
 
 Reconstructs every held-out (test) clip of the run's synthetic data through the public path later stages use
 (normalised ``encode`` -> tiled ``decode``), and measures the mouth opening from pixels
-(:func:`readlit.eval.mouth_sync.mouth_opening`) on the input and on the reconstruction. Correlations are taken
-per identity over all its clips (an identity's mouth size scales the measure), then averaged. Writes
+(:func:`readlit.eval.synthetic.mouth_sync.mouth_opening`) on the input and on the reconstruction. Correlations
+are taken per identity over all its clips (an identity's mouth size scales the measure), then averaged. Writes
 ``roundtrip.json`` into the run folder.
 
 It also reports what the VAE's temporal compression alone allows: the correlation of the true opening with
@@ -39,7 +39,7 @@ from readlit.data.base import to_video
 from readlit.data.synthetic import render_frames
 from readlit.data.synthetic_datamodule import SyntheticTalkingHeads
 from readlit.errors import ConfigError, ReadlitError
-from readlit.eval.mouth_sync import mouth_opening, pearson
+from readlit.eval.synthetic.mouth_sync import mouth_opening, pearson
 from readlit.utils.atomic import atomic_write_text
 from readlit.vae import VideoVAE
 

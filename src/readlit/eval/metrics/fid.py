@@ -6,8 +6,8 @@ patches). It takes uint8 RGB frames and resizes them to 299 with a reproduction 
 ``antialias=False``. Talking-head papers pool every frame of every video into one set per side (Wav2Lip,
 DisCo), which is what feeding all frames through :meth:`FID.update` does.
 
-The weights file is ``weights-inception-2015-12-05-6726825d.pth`` (:mod:`readlit.eval.weights`); it is never
-downloaded implicitly here.
+The network and its weights file are :mod:`readlit.eval.networks.inception`; the file is never downloaded
+implicitly here.
 """
 
 from __future__ import annotations
@@ -15,25 +15,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
-from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
 
-from readlit.errors import CheckpointError
-from readlit.eval.frechet import FrechetMetric
-from readlit.eval.weights import read_state_dict, require
-
-POOL3 = 2048
-
-
-def load_inception(path: str | Path) -> FeatureExtractorInceptionV3:
-    """torch-fidelity's FID Inception (pool3 output) from a local weights file; CheckpointError if it does not fit."""
-    # torch-fidelity unpickles the file; reading it tensors-only first makes sure nothing else is in it.
-    read_state_dict(Path(path), "inception")
-    try:
-        return FeatureExtractorInceptionV3("inception-v3-compat", [str(POOL3)],
-                                           feature_extractor_weights_path=str(path))
-    except RuntimeError as err:  # strict load_state_dict: wrong keys or shapes
-        first = " ".join(str(err).split())[:300]
-        raise CheckpointError(f"{path} does not match the FID Inception (inception weights): {first}") from err
+from readlit.eval.metrics.frechet import FrechetMetric
+from readlit.eval.networks.inception import POOL3, load_inception
+from readlit.eval.weights import require
 
 
 class FID(FrechetMetric):
