@@ -1,4 +1,4 @@
-"""The paper's evaluation protocols (eval/protocols/) compose through the evaluation CLI with the paper's settings.
+"""The paper's evaluation protocols (eval/protocol/) compose through the evaluation CLI with the paper's settings.
 
 Section 4.1: test split, 512² at 121 frames, 8 sampling steps, Split-CFG alpha = 2 (reference), beta = 6 (audio);
 Table 1 scores FID, FVD, Sync-C/D, E-FID and runtime; Tables 2 and 3 FID and Sync-C/D, Table 3 at three lengths.
@@ -28,13 +28,13 @@ RESULT_KEYS = {"fid": ["fid"], "fvd": ["fvd"], "sync": ["sync_c", "sync_d"], "e_
 
 
 def test_every_preset_is_listed_here():
-    assert sorted(path.stem for path in (PROJECT_ROOT / "eval" / "protocols").glob("*.yaml")) == sorted(PROTOCOLS)
+    assert sorted(path.stem for path in (PROJECT_ROOT / "eval" / "protocol").glob("*.yaml")) == sorted(PROTOCOLS)
 
 
 @pytest.mark.parametrize("protocol", sorted(PROTOCOLS))
 def test_protocol_composes_with_the_papers_settings(tmp_path, protocol):
     dataset, lengths, metrics, _ = PROTOCOLS[protocol]
-    argv = [f"protocols={protocol}", "ckpt=a2v.ckpt"]
+    argv = [f"protocol={protocol}", "ckpt=a2v.ckpt"]
     check_composes("eval", argv)  # the CLI's own up-front composition: no exit
     cfg = compose_app("eval", argv, tmp_path)
     assert cfg.data.name == dataset and cfg.hydra.runtime.choices.data == dataset
@@ -63,7 +63,7 @@ def test_protocol_scores_every_column_of_its_table(tmp_path, protocol):
 
 
 def test_the_cli_finds_the_presets_from_any_folder(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "readlit.evaluate", "protocols=table1_mead", "ckpt=a2v.ckpt",
+    result = subprocess.run([sys.executable, "-m", "readlit.evaluate", "protocol=table1_mead", "ckpt=a2v.ckpt",
                              "--cfg", "job"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "task_name: eval_table1_mead" in result.stdout
@@ -72,7 +72,7 @@ def test_the_cli_finds_the_presets_from_any_folder(tmp_path):
 
 def test_an_unknown_protocol_exits_2_naming_the_presets(capsys):
     with pytest.raises(SystemExit) as info:
-        check_composes("eval", ["protocols=table9", "ckpt=a2v.ckpt"])
+        check_composes("eval", ["protocol=table9", "ckpt=a2v.ckpt"])
     assert info.value.code == 2
     error = capsys.readouterr().err
     assert error.startswith("error: ") and all(name in error for name in PROTOCOLS)
