@@ -29,10 +29,10 @@ from einops import rearrange  # noqa: E402
 from readlit.data.base import to_video  # noqa: E402
 from readlit.data.synthetic import frame_loudness, make_identity, make_session, render_frames  # noqa: E402
 from readlit.data.video_io import write_mp4  # noqa: E402
-from readlit.eval.mouth_sync import mouth_opening  # noqa: E402
-from readlit.eval.mouth_sync_metric import score_video  # noqa: E402
-from readlit.eval.seams import seam_frames, seam_jump  # noqa: E402
-from readlit.eval.vae_roundtrip import run_roundtrip  # noqa: E402
+from readlit.eval.metrics.mouth_sync import score_video  # noqa: E402
+from readlit.eval.synthetic.mouth_sync import mouth_opening  # noqa: E402
+from readlit.eval.synthetic.seams import seam_frames, seam_jump  # noqa: E402
+from readlit.eval.synthetic.vae_roundtrip import run_roundtrip  # noqa: E402
 from readlit.pipeline import TalkingHeadPipeline, clip_overlap, to_uint8_frames  # noqa: E402
 from readlit.resolvers import PROJECT_ROOT  # noqa: E402
 from readlit.sampling.ans_sampler import ANSSampler, clip_starts, padded_length  # noqa: E402
@@ -52,8 +52,9 @@ STAGES = {
     "speechae": (("demo_speechae", ()),),
     "a2v": (("demo_a2v", ()),),
 }
-# Stages the repository ships already trained, each a run folder its phases wrote (see its PROVENANCE.md): the
-# demo VAE needs hours on 2 CPU cores, more than the whole demo's budget. --retrain trains it again.
+# Stages the repository ships already trained, each the run folder of its last phase (how it was made:
+# experiments/demo_vae/README.md): the demo VAE needs hours on 2 CPU cores, more than the whole demo's budget.
+# --retrain trains it again.
 SHIPPED = {"vae": PROJECT_ROOT / "assets" / "demo_vae_decoder"}
 # The held-out (test) identities of data=synthetic with its default split {train: 32, val: 4, test: 4}.
 HELD_OUT_IDENTITIES = (36, 37, 38, 39)

@@ -3,216 +3,28 @@
     python -m readlit.evaluate ckpt=CKPT data=synthetic [frames=[121,457,1017]] [limit=N]
     python -m readlit.evaluate generated=DIR reference=DIR [dataset=mead] [metrics=[fid,sync]]
 
-With ``ckpt`` the test split of ``data`` is generated first (:mod:`readlit.eval.generate_split`, ANS sampler
-of the ``sampler`` config, runtimes recorded), one folder per length in ``frames``, then scored.
-
-Videos are paired by file name (``<name>.mp4`` in both folders); the speech is the generated mp4's audio
-track (the reference's when the generated file has none), resampled to 16 kHz. Every requested metric whose
-weights are present is computed; the others are reported as missing with the reason (the file, its source
-and config key). Writes ``results.json`` and ``results.md`` (Table 1 columns) to ``out`` (per length).
+With ``ckpt`` the test split of ``data`` is generated first (:mod:`readlit.eval.protocol`, ANS sampler of the
+``sampler`` config, runtimes recorded), one folder per length in ``frames``, then scored
+(:mod:`readlit.eval.scoring`). Writes ``results.json`` and ``results.md`` (Table 1 columns) to ``out`` (per
+length).
 """
 
 from __future__ import annotations
 
-import json
 import sys
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import hydra
-import numpy as np
-import torch
-from einops import rearrange
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from readlit.audio import load_audio
 from readlit.cli import check_composes, run_task
-from readlit.data.synthetic import make_identity
-from readlit.data.video_io import read_mp4
-from readlit.errors import CheckpointError, ConfigError, DataError
-from readlit.eval import pixel
-from readlit.eval.efid import EFID
-from readlit.eval.fid import FID
-from readlit.eval.fvd import FVD
-from readlit.eval.generate_split import generate_split
-from readlit.eval.mouth_sync_metric import MouthSync
+from readlit.eval.protocol import MANIFEST, generate_split
 from readlit.eval.report import write_report
-from readlit.eval.syncnet import SyncScore
-from readlit.eval.weights import local_path, missing_message
+from readlit.eval.scoring import score_folders
 from readlit.generate import check_device
 from readlit.pipeline import TalkingHeadPipeline, check_method
-
-METRICS = ("fid", "fvd", "sync", "e_fid", "psnr", "ssim", "lpips", "mouth_sync")
-
-
-@dataclass
-class Pair:
-    """One generated video and its reference, decoded."""
-
-    name: str
-    fake: np.ndarray  # (F, H, W, 3) uint8
-    real: np.ndarray
-    audio: np.ndarray  # (n,) float32 at 16 kHz
-
-
-def pair_names(generated: Path, reference: Path) -> list[str]:
-    """Stems of the generated mp4s; DataError when a folder is missing or a reference is absent."""
-    for folder in (generated, reference):
-        if not folder.is_dir():
-            raise DataError(f"video folder {folder} does not exist")
-    names = sorted(p.stem for p in generated.glob("*.mp4"))
-    if not names:
-        raise DataError(f"no .mp4 files in {generated}")
-    absent = [n for n in names if not (reference / f"{n}.mp4").is_file()]
-    if absent:
-        raise DataError(f"{len(absent)} generated videos have no reference of the same name in {reference}, "
-                        f"e.g. {absent[:3]}")
-    return names
-
-
-def load_pair(name: str, generated: Path, reference: Path) -> Pair:
-    fake, _, fake_audio, _ = read_mp4(generated / f"{name}.mp4")
-    real, _, _, _ = read_mp4(reference / f"{name}.mp4")
-    source = generated if fake_audio is not None else reference
-    audio = load_audio(source / f"{name}.mp4", 16000).numpy().astype(np.float32)
-    return Pair(name, fake, real, audio)
-
-
-def _frames_nchw(frames: np.ndarray) -> torch.Tensor:
-    return rearrange(torch.from_numpy(frames), "f h w c -> f c h w")
-
-
-def _paired_frames(pair: Pair) -> tuple[torch.Tensor, torch.Tensor]:
-    """Frames in [0, 1], (F, 3, H, W), cut to the shorter video; sizes must agree."""
-    if pair.fake.shape[1:] != pair.real.shape[1:]:
-        raise DataError(f"{pair.name}: generated {pair.fake.shape[1:3]} and reference {pair.real.shape[1:3]} "
-                        "frames differ in size; PSNR/SSIM/LPIPS compare pixels")
-    count = min(len(pair.fake), len(pair.real))
-    return pixel.to_unit(torch.from_numpy(pair.fake[:count])), pixel.to_unit(torch.from_numpy(pair.real[:count]))
-
-
-class Scorers:
-    """Builds each requested metric (or records why it is missing) and feeds it every pair."""
-
-    def __init__(self, cfg: DictConfig) -> None:
-        self.cfg, self.missing, self.metrics = cfg, {}, {}
-        builders: dict[str, Callable[[], Any]] = {
-            "fid": lambda: FID(self._w("inception"), cfg.weights_dir),
-            "fvd": self._fvd,
-            "sync": lambda: SyncScore(self._w("syncnet"), cfg.weights_dir, mode=cfg.sync.mode,
-                                      s3fd_weights=self._w("s3fd"), min_track=cfg.sync.get("min_track", 100)),
-            "e_fid": self._efid,
-            "psnr": pixel.psnr, "ssim": pixel.ssim,
-            "lpips": lambda: pixel.lpips(self._w("alexnet"), cfg.weights_dir),
-            "mouth_sync": MouthSync,
-        }
-        for name in cfg.metrics:
-            if name not in builders:
-                raise ConfigError(f"unknown metric {name!r} in metrics=; known: {', '.join(METRICS)}")
-            try:
-                self.metrics[name] = builders[name]().to(cfg.device)
-            except CheckpointError as err:
-                self.missing[name] = str(err)
-
-    def _w(self, name: str) -> str | None:
-        return self.cfg.weights.get(name)
-
-    def _fvd(self) -> FVD:
-        protocol = self.cfg.fvd.protocol
-        torchscript = local_path("i3d_torchscript", self.cfg.weights_dir, self._w("i3d_torchscript"))
-        state_dict = local_path("i3d_pretrained_400", self.cfg.weights_dir, self._w("i3d_pretrained_400"))
-        if protocol == "styleganv" and torchscript.is_file():
-            return FVD(protocol, "torchscript", torchscript)
-        if protocol == "styleganv" and not state_dict.is_file():
-            raise CheckpointError(f"{missing_message('i3d_torchscript', torchscript)}; or the same network as "
-                                  f"{state_dict.name} (weights.i3d_pretrained_400)")
-        return FVD(protocol, "state_dict", state_dict)
-
-    def _efid(self) -> EFID:
-        metric = EFID(self._w("deep3d"), self._w("lm3d_std"), self.cfg.weights_dir)
-        if self.cfg.landmarks_dir is None:
-            raise CheckpointError("e_fid needs 5-point face landmarks per frame: set landmarks_dir= (conf/eval.yaml)")
-        return metric
-
-    def add(self, pair: Pair) -> None:
-        for name, metric in list(self.metrics.items()):
-            getattr(self, f"_add_{name}")(metric, pair)
-
-    def _add_fid(self, metric: FID, pair: Pair) -> None:
-        for chunk in _frames_nchw(pair.fake).split(32):
-            metric.update(chunk, real=False)
-        for chunk in _frames_nchw(pair.real).split(32):
-            metric.update(chunk, real=True)
-
-    def _add_fvd(self, metric: FVD, pair: Pair) -> None:
-        metric.update(pair.fake, real=False)
-        metric.update(pair.real, real=True)
-
-    def _add_sync(self, metric: SyncScore, pair: Pair) -> None:
-        metric.update(pair.fake, pair.audio)
-
-    def _add_e_fid(self, metric: EFID, pair: Pair) -> None:
-        root = Path(self.cfg.landmarks_dir)
-        for side, frames in (("generated", pair.fake), ("reference", pair.real)):
-            path = root / side / f"{pair.name}.npy"
-            if not path.is_file():
-                raise DataError(f"E-FID landmarks {path} are missing ((F, 5, 2) per frame)")
-            metric.update((frames, np.load(path)), real=side == "reference")
-
-    def _add_psnr(self, metric: Any, pair: Pair) -> None:
-        fake, real = _paired_frames(pair)
-        for fake_chunk, real_chunk in zip(fake.split(16), real.split(16), strict=True):
-            metric.update(fake_chunk.to(metric.device), real_chunk.to(metric.device))
-
-    _add_ssim = _add_psnr
-    _add_lpips = _add_psnr
-
-    def _add_mouth_sync(self, metric: MouthSync, pair: Pair) -> None:
-        sidecar = Path(self.cfg.reference) / f"{pair.name}.json"
-        if not sidecar.is_file():
-            self.missing["mouth_sync"] = f"needs {sidecar.name} with the synthetic face's seed and identity"
-            del self.metrics["mouth_sync"]
-            return
-        drawn = json.loads(sidecar.read_text())
-        metric.update(pair.fake, pair.audio, make_identity(int(drawn["seed"]), int(drawn["identity"])))
-
-    def results(self) -> dict[str, float]:
-        out = {}
-        for name, metric in self.metrics.items():
-            value = metric.compute()
-            values = value if isinstance(value, dict) else {name: value}
-            out.update({k: float(v) for k, v in values.items()})
-        return out
-
-
-def _runtime(generated: Path, names: list[str]) -> float | None:
-    """Mean backbone seconds per video from ``runtime.json``, when generation recorded it."""
-    path = generated / "runtime.json"
-    if not path.is_file():
-        return None
-    times = json.loads(path.read_text())
-    return float(np.mean([times[n] for n in names if n in times])) if any(n in times for n in names) else None
-
-
-def score_folders(cfg: DictConfig) -> dict[str, Any]:
-    """Every requested metric over the paired folders; results as :func:`readlit.eval.report.write_report` takes."""
-    generated, reference = Path(cfg.generated), Path(cfg.reference)
-    names = pair_names(generated, reference)
-    scorers = Scorers(cfg)
-    for name in names:
-        scorers.add(load_pair(name, generated, reference))
-    metrics: dict[str, float | None] = scorers.results()
-    metrics["runtime"] = _runtime(generated, names)
-    missing = dict(scorers.missing)
-    if "sync" in missing:
-        missing.update(sync_c=missing["sync"], sync_d=missing.pop("sync"))
-    protocol = {"fvd": f"{cfg.fvd.protocol}, 16-frame clips", "sync": f"{cfg.sync.mode}, ±15 offsets",
-                "fid": "torch-fidelity Inception pool3, all frames, uint8, TF1 bilinear"}
-    return {"dataset": cfg.dataset, "method": cfg.method, "videos": len(names), "generated": str(generated),
-            "reference": str(reference), "metrics": metrics, "missing": missing, "protocol": protocol}
 
 
 def generate_and_score(cfg: DictConfig) -> dict[int, dict[str, Any]]:
@@ -231,9 +43,9 @@ def generate_and_score(cfg: DictConfig) -> dict[int, dict[str, Any]]:
         datamodule = instantiate(data)
         datamodule.setup("test")
         out = Path(cfg.out) / f"frames{frames}"
-        generate_split(pipeline, sampler, datamodule.datasets["test"], out, cfg.seed,
-                       cfg.data.seed if synthetic else None, cfg.limit, method=cfg.long_video)
-        scored = OmegaConf.merge(cfg, {"generated": str(out / "generated"), "reference": str(out / "reference")})
+        generate_split(pipeline, sampler, datamodule.datasets["test"], out, cfg.seed, cfg.limit, method=cfg.long_video)
+        scored = OmegaConf.merge(cfg, {"generated": str(out / "generated"), "reference": str(out / "reference"),
+                                       "manifest": str(out / "generated" / MANIFEST)})
         results[frames] = {**score_folders(scored), "frames": frames}
         json_path, md_path = write_report(results[frames], out)
         print(f"{frames} frames: wrote {md_path} and {json_path.name}")

@@ -35,14 +35,19 @@ def test_eval_generates_the_test_split_and_writes_the_table(a2v_ckpt, tmp_path):
         assert result["videos"] == 2 and result["dataset"] == "synthetic"
         assert sorted(p.name for p in (folder / "generated").glob("*.mp4")) == \
             sorted(p.name for p in (folder / "reference").glob("*.mp4"))
-        assert len(list((folder / "reference").glob("*.json"))) == 2  # faces for mouth-sync
+        manifest = json.loads((folder / "generated" / "manifest.json").read_text())
+        clips = {clip["name"]: clip for clip in manifest["clips"]}
+        assert sorted(clips) == sorted(p.stem for p in (folder / "generated").glob("*.mp4"))
+        # faces for mouth-sync: the test split's identities (after 4 train and 1 val), the data seed
+        faces = {(c["identity"], c["data_seed"], c["frames"]) for c in clips.values()}
+        assert faces <= {(5, 0, frames), (6, 0, frames)}
         metrics = result["metrics"]
         assert math.isfinite(metrics["psnr"]) and -1 <= metrics["mouth_sync"] <= 1 and metrics["runtime"] > 0
         assert {"fid", "fvd", "sync_c", "e_fid"} <= set(result["missing"])  # no weights here: missing, not random
         table = (folder / "results.md").read_text()
         assert "FID" in table and "missing" in table
-        detail = json.loads((folder / "runtime_detail.json").read_text())
-        assert all(0 < v["backbone"] <= v["total"] for v in detail.values())
+        assert all(0 < c["backbone_seconds"] <= c["total_seconds"] for c in clips.values())
+        assert metrics["runtime"] == pytest.approx(sum(c["backbone_seconds"] for c in clips.values()) / 2)
 
 
 def test_demo_scores_held_out_faces_with_controls(a2v_ckpt, tmp_path):

@@ -6,9 +6,9 @@ import pytest
 
 from readlit.errors import CheckpointError
 from readlit.eval import weights as W
-from readlit.eval.fid import FID
-from readlit.eval.fvd import FVD
-from readlit.eval.syncnet import SyncScore
+from readlit.eval.metrics.fid import FID
+from readlit.eval.metrics.fvd import FVD
+from readlit.eval.metrics.sync import SyncScore
 
 
 def test_every_metric_file_is_listed_with_a_source():

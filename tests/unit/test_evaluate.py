@@ -10,11 +10,15 @@ import torch
 
 from readlit.data.synthetic import FPS, SAMPLE_RATE, make_identity, make_session, render_frames
 from readlit.data.video_io import write_mp4
-from readlit.eval.syncnet import SyncNetV2
+from readlit.eval.networks.syncnet import SyncNetV2
 from readlit.evaluate import evaluate
 from tests.helpers import compose_app
 
 FRAMES = 17
+
+
+def _manifest(folder, clips):
+    (folder / "manifest.json").write_text(json.dumps({"clips": clips}))
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +32,8 @@ def folders(tmp_path_factory):
         noisy = np.clip(frames.astype(int) + rng.integers(-6, 7, frames.shape), 0, 255).astype(np.uint8)
         write_mp4(root / "reference" / f"clip{index}.mp4", frames, FPS, session.audio, SAMPLE_RATE)
         write_mp4(root / "generated" / f"clip{index}.mp4", noisy, FPS, session.audio, SAMPLE_RATE)
-        (root / "reference" / f"clip{index}.json").write_text(json.dumps({"seed": 0, "identity": index}))
+    _manifest(root / "generated", [{"name": f"clip{i}", "frames": FRAMES, "identity": i, "data_seed": 0}
+                                   for i in range(2)])
     return root
 
 
@@ -51,6 +56,28 @@ def test_scores_folders_and_marks_missing_metrics(folders, tmp_path):
     assert "| FID ↓ | FVD ↓ | Sync-C ↑ | Sync-D ↓ | E-FID ↓ | Runtime (s) ↓" in table
     assert "| missing | missing | missing | missing | missing | — |" in table
     assert json.loads((tmp_path / "out" / "results.json").read_text())["metrics"]["psnr"] == metrics["psnr"]
+
+
+def test_runtime_is_the_mean_backbone_time_of_the_manifest(folders, tmp_path):
+    _manifest(tmp_path, [{"name": "clip0", "backbone_seconds": 1.0, "total_seconds": 2.0},
+                         {"name": "clip1", "backbone_seconds": 3.0, "total_seconds": 5.0},
+                         {"name": "not_scored", "backbone_seconds": 100.0}])
+    results = _run(folders, tmp_path, tmp_path / "no_weights",
+                   ["metrics=[psnr]", f"manifest={tmp_path / 'manifest.json'}"])
+    assert results["metrics"]["runtime"] == 2.0
+    assert "| — | 2.00 |" in (tmp_path / "out" / "results.md").read_text()  # E-FID not asked for, then Runtime
+
+
+def test_mouth_sync_is_missing_without_each_clips_identity(folders, tmp_path):
+    _manifest(tmp_path, [{"name": "clip0", "identity": 0, "data_seed": 0}, {"name": "clip1"}])
+    results = _run(folders, tmp_path, tmp_path / "no_weights", ["metrics=[mouth_sync]",
+                                                                 f"manifest={tmp_path / 'manifest.json'}"])
+    assert "mouth_sync" not in results["metrics"] and results["metrics"]["runtime"] is None
+    assert "1 of 2 clips have no synthetic identity" in results["missing"]["mouth_sync"]
+    assert "clip1" in results["missing"]["mouth_sync"]
+    results = _run(folders, tmp_path, tmp_path / "no_weights", ["metrics=[mouth_sync]",
+                                                                 f"manifest={tmp_path / 'absent.json'}"])
+    assert results["missing"]["mouth_sync"].startswith(f"no manifest {tmp_path / 'absent.json'}")
 
 
 def test_metric_with_present_weights_is_computed(folders, tmp_path):

@@ -5,7 +5,8 @@ import torch
 import torch_fidelity.feature_extractor_inceptionv3 as tfi
 
 from readlit.errors import CheckpointError
-from readlit.eval.fid import FID, load_inception
+from readlit.eval.metrics.fid import FID
+from readlit.eval.networks.inception import load_inception
 
 
 @pytest.fixture(scope="module")

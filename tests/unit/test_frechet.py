@@ -5,7 +5,7 @@ import pytest
 import scipy.linalg
 import torch
 
-from readlit.eval.frechet import FrechetMetric, frechet_distance
+from readlit.eval.metrics.frechet import FrechetMetric, frechet_distance
 
 
 def _random_cov(rng: np.random.Generator, d: int) -> np.ndarray:

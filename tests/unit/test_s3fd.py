@@ -1,13 +1,12 @@
-"""S3FD and face tracking for the tracked mode of Sync-C/D: loading, priors, box coding, NMS, tracks, crops."""
+"""S3FD for the tracked mode of Sync-C/D: loading, priors, box coding, NMS, pixel boxes."""
 
 import numpy as np
 import pytest
 import torch
+from einops import rearrange
 
 from readlit.errors import CheckpointError
-from readlit.eval import facetrack as T
-from readlit.eval import s3fd as S
-from readlit.eval import syncnet
+from readlit.eval.networks import s3fd as S
 
 
 @pytest.fixture(scope="module")
@@ -69,6 +68,25 @@ def test_select_thresholds_and_suppresses():
     assert len(S.select(boxes, scores, conf_th=0.4)) == 3
 
 
+def _tied_pairs(pairs: int = 40) -> torch.Tensor:
+    """Boxes 2k and 2k + 1 overlap at IoU 0.6 (x shifted by a quarter side); different pairs do not overlap."""
+    left = torch.tensor([[20.0 * k, 0.0, 20.0 * k + 10.0, 10.0] for k in range(pairs)])
+    right = left + torch.tensor([2.5, 0.0, 2.5, 0.0])
+    return rearrange(torch.stack([left, right], 1), "k two c -> (k two) c") / 1000.0
+
+
+def test_exactly_tied_scores_keep_the_lower_index():
+    boxes = _tied_pairs()
+    scores = torch.full((80,), 0.95)
+    assert S.stable_nms(boxes, scores, S.NMS_IOU).tolist() == list(range(0, 80, 2))
+    out = S.select(boxes, scores, conf_th=0.9)
+    assert torch.equal(out, torch.cat([boxes[0::2], scores[0::2, None]], 1))
+    flipped = boxes.flip(0)  # same boxes, other indices: now the right box of every pair comes first
+    assert torch.equal(S.select(flipped, scores, conf_th=0.9)[:, :4], flipped[0::2])
+    scores[1] = 0.96  # a higher score still wins over a lower index, and comes first
+    assert S.stable_nms(boxes, scores, S.NMS_IOU).tolist() == [1, *range(2, 80, 2)]
+
+
 class _OneFace(torch.nn.Module):
     """Stand-in network: every prior is background except one at a chosen index, with zero offsets."""
 
@@ -93,89 +111,3 @@ def test_detect_frame_returns_pixel_boxes():
     # Prior (row 3, col 5) on stride 4: centre (22, 14) and side 16 in input pixels, ×4 in frame pixels.
     np.testing.assert_allclose(dets[:, :4], [[(22 - 8) * 4, (14 - 8) * 4, (22 + 8) * 4, (14 + 8) * 4]], atol=1e-3)
     assert dets[0, 4] > 0.99
-
-
-def _moving_box(frame: int) -> np.ndarray:
-    return np.array([100 + 2 * frame, 50 + frame, 220 + 2 * frame, 170 + frame, 0.99])
-
-
-def test_tracking_bridges_a_missed_frame_and_smooths():
-    dets = [_moving_box(f)[None] for f in range(30)]
-    dets[12] = np.zeros((0, 5))
-    tracks = T.track_faces(dets, min_track=20)
-    assert len(tracks) == 1
-    track = tracks[0]
-    np.testing.assert_array_equal(track.frames, np.arange(30))
-    np.testing.assert_allclose(track.boxes[12], _moving_box(12)[:4])  # linear motion: interpolation is exact
-    half, cx, cy = T.smooth(track).T
-    np.testing.assert_allclose(half[6:-6], 60)  # median of a constant size, away from the zero-padded ends
-    np.testing.assert_allclose(cx[6:-6], 160 + 2 * np.arange(6, 24))  # the median keeps a linear ramp
-    np.testing.assert_allclose(cy[6:-6], 110 + np.arange(6, 24))
-
-
-def test_tracking_separates_two_faces_and_drops_short_or_small_ones():
-    left = np.array([10, 10, 130, 130, 0.99])
-    right = np.array([300, 20, 420, 140, 0.98])
-    dets = [np.stack([left, right]) for _ in range(30)]
-    tracks = T.track_faces(dets, min_track=20)
-    assert len(tracks) == 2
-    starts = sorted(t.boxes[0, 0] for t in tracks)
-    assert starts == [10, 300]
-    assert T.track_faces(dets, min_track=30) == []  # needs more than min_track detections
-    small = [np.array([[0, 0, 50, 50, 0.99]]) for _ in range(30)]
-    assert T.track_faces(small, min_track=20) == []  # mean side below min_face_size
-
-
-def test_short_track_smoothing_keeps_its_boxes():
-    track = T.Track(np.arange(6), np.tile([100.0, 60.0, 180.0, 140.0], (6, 1)))
-    np.testing.assert_allclose(T.smooth(track), np.tile([40.0, 140.0, 100.0], (6, 1)))
-
-
-def test_track_ends_after_too_many_missed_frames():
-    box = np.array([[100, 100, 220, 220, 0.99]])
-    dets = [box] * 10 + [np.zeros((0, 5))] * 26 + [box] * 10
-    chains = T.link(dets)
-    assert [len(c) for c in chains] == [10, 10]
-
-
-def test_crops_land_on_the_known_face_box():
-    video = np.full((20, 240, 320, 3), 30, np.uint8)
-    video[:, 60:140, 100:180] = (200, 40, 90)  # the "face": box x 100..180, y 60..140
-    track = T.Track(np.arange(20), np.tile([100.0, 60.0, 180.0, 140.0], (20, 1)))
-    pad, top, bottom, left, right = T.crop_window(40, 140, 100)
-    assert (top - pad, bottom - pad, left - pad, right - pad) == (60, 172, 84, 196)
-    crops = T.crop_track(video, track)
-    assert crops.shape == (20, 224, 224, 3)
-    np.testing.assert_array_equal(crops[0], crops[10])  # zero-padded median of a constant box is that box
-    middle = crops[10].astype(int)  # 112 px crop -> 224: ×2; face rows 0..160, columns 32..192
-    np.testing.assert_array_equal(middle[10:150, 42:182].reshape(-1, 3).min(0), [200, 40, 90])
-    assert (middle[175:, :, 0] == 30).all() and (middle[:, :22, 0] == 30).all()
-
-
-def test_tracked_scoring_uses_each_track_and_its_audio(monkeypatch):
-    frames = np.zeros((40, 240, 320, 3), np.uint8)
-    box = np.array([[100.0, 60.0, 220.0, 180.0, 0.99]])
-    monkeypatch.setattr(S, "detect", lambda net, video, **_: [box] * 10 + [np.zeros((0, 5))] * 5 + [box] * 25)
-    seen = []
-
-    class _Net:
-        def forward_lip(self, x):
-            seen.append(tuple(x.shape))
-            return torch.zeros(len(x), 4)
-
-        def forward_aud(self, x):
-            return torch.ones(len(x), 4)
-
-    audio = np.zeros(40 * 640)
-    scores = syncnet.score_video(_Net(), frames, audio, mode="tracked", detector=object(), min_track=20)
-    assert seen and all(s[2:] == (5, 224, 224) for s in seen)
-    assert set(scores) == {"sync_c", "sync_d", "offset"}
-    monkeypatch.setattr(S, "detect", lambda net, video, **_: [np.zeros((0, 5))] * 40)
-    assert syncnet.score_video(_Net(), frames, audio, mode="tracked", detector=object(), min_track=20) is None
-
-
-def test_tracked_metric_reports_missing_detector_weights(tmp_path):
-    torch.save(syncnet.SyncNetV2().state_dict(), tmp_path / "syncnet_v2.model")
-    with pytest.raises(CheckpointError, match="sfd_face.pth"):
-        syncnet.SyncScore(weights_dir=tmp_path, mode="tracked")
-    syncnet.SyncScore(weights_dir=tmp_path, mode="precropped")  # the detector is only needed when tracking

@@ -1,9 +1,9 @@
-"""readlit.eval.seams: seam positions follow the clip plan; the jump is measured where the cuts are."""
+"""readlit.eval.synthetic.seams: seam positions follow the clip plan; the jump is measured where the cuts are."""
 
 import numpy as np
 import pytest
 
-from readlit.eval.seams import frame_changes, seam_frames, seam_jump
+from readlit.eval.synthetic.seams import frame_changes, seam_frames, seam_jump
 
 
 def test_seams_follow_the_clip_plan():

@@ -5,7 +5,7 @@ import torch
 
 from readlit.audio import WhisperFrontEnd
 from readlit.data.batch import SyntheticClipBatch, SyntheticClipItem
-from readlit.data.synthetic import frame_loudness
+from readlit.data.synthetic import frame_loudness, make_identity
 from readlit.data.synthetic_datamodule import SPLITS, SyntheticDataModule
 from readlit.errors import ConfigError
 from tests.contract import assert_follows
@@ -32,6 +32,21 @@ def test_batch_contract():
     assert batch["audio_windows"].shape == (2, 17, 20, 16)
     assert batch["audio"].shape == (2, 17 * 640) and batch["mouth_open"].shape == (2, 17)
     assert batch["fps"].tolist() == [25, 25] and len(batch["clip_id"]) == 2
+    assert batch["identity"].tolist() == [int(c[2:6]) for c in batch["clip_id"]]
+    assert batch["data_seed"].tolist() == [0, 0]
+
+
+def test_items_name_their_drawn_face():
+    dm = datamodule(seed=3, sessions_per_identity=2)
+    dm.setup("test")
+    dataset = dm.datasets["test"]
+    identities = [dataset[i]["identity"] for i in range(len(dataset))]
+    assert sorted(set(identities)) == dm.split_identities("test") == [5, 6]
+    for index in range(len(dataset)):
+        item = dataset[index]
+        assert type(item["identity"]) is int and item["data_seed"] == 3
+        assert item["clip_id"].startswith(f"id{item['identity']:04d}_")
+        assert make_identity(item["data_seed"], item["identity"]) == dataset.identity(index)
 
 
 @pytest.mark.parametrize("overrides", [{}, dict(return_video=False, audio_frontend=None)])

@@ -7,8 +7,9 @@ at set-up; windows are cut per clip on the fly. Video frames are rendered on the
 for, so audio-only stages never pay for them.
 
 Batches are :class:`~readlit.data.batch.SyntheticClipBatch`: ``audio``, ``mouth_open``, ``fps``, ``clip_id``,
-``audio_windows`` when an audio front-end is given and, with ``return_video``, ``video``, ``ref`` and
-``mouth_mask``.
+``identity`` and ``data_seed``, ``audio_windows`` when an audio front-end is given and, with ``return_video``,
+``video``, ``ref`` and ``mouth_mask``. ``identity`` (the identity number) and ``data_seed`` (the dataset seed) name
+the drawn face exactly: ``make_identity(data_seed, identity)``, which the mouth-sync measure needs.
 """
 
 from collections.abc import Callable
@@ -59,16 +60,18 @@ class SyntheticTalkingHeads(Dataset):
     def __init__(self, seed: int, identities: list[int], sessions_per_identity: int, session_frames: int,
                  num_frames: int, clip_stride: int, size: int, fps: int, sample_rate: int,
                  return_video: bool, ref_distance: int, frontend: WhisperFrontEnd | None, past_frames: int = 0):
-        self.num_frames, self.size, self.fps = num_frames, size, fps
+        self.seed, self.num_frames, self.size, self.fps = seed, num_frames, size, fps
         self.samples_per_frame = sample_rate // fps
         self.return_video, self.ref_distance, self.past_frames = return_video, ref_distance, past_frames
         self.faces: list[Identity] = []
         self.sessions: list[Session] = []
+        self.identity_numbers: list[int] = []  # per session
         for identity in identities:
             face = make_identity(seed, identity)
             for number in range(sessions_per_identity):
                 self.faces.append(face)
                 self.sessions.append(make_session(seed, face, number, session_frames, fps, sample_rate))
+                self.identity_numbers.append(identity)
         self.names = [f"id{i:04d}_s{n:02d}" for i in identities for n in range(sessions_per_identity)]
         starts = range(past_frames, session_frames - num_frames + 1, clip_stride)
         self.clips = [ClipIndex(s, start) for s in range(len(self.sessions)) for start in starts]
@@ -95,6 +98,8 @@ class SyntheticTalkingHeads(Dataset):
             "mouth_open": torch.from_numpy(session.mouth_open[span].copy()),
             "fps": self.fps,
             "clip_id": f"{self.names[clip.session]}_f{clip.start:05d}",
+            "identity": self.identity_numbers[clip.session],
+            "data_seed": self.seed,
         }
         if self.frontend is not None:
             item["audio_windows"] = self.frontend.frame_windows(self.hidden[clip.session], self.num_frames,
