@@ -32,7 +32,7 @@ test-gpu: $(STAMP) ## GPU tier (needs CUDA)
 	$(PYTEST) -m gpu
 
 demo: $(STAMP) ## the pipeline on synthetic talking heads, on this CPU; report in logs/demo/
-	$(PY) -m readlit.demo $(ARGS)
+	$(PY) experiments/demo/run.py $(ARGS)
 
 lint: $(STAMP) ## ruff
 	$(VENV)/bin/ruff check src tests

@@ -1,6 +1,8 @@
 """Helpers shared by the tests: the real train config, composed with small overrides."""
 
+import importlib.util
 from pathlib import Path
+from types import ModuleType
 
 from omegaconf import DictConfig
 
@@ -19,3 +21,12 @@ TINY_SYNTHETIC = [
 def compose_train(overrides: list[str], output_dir: Path) -> DictConfig:
     """Compose ``conf/train.yaml`` as the CLI would, with every output under ``output_dir``."""
     return compose_app("train", overrides, output_dir)
+
+
+def load_experiment(name: str) -> ModuleType:
+    """``experiments/<name>/run.py`` as a module (experiments are scripts, not part of the package)."""
+    path = Path(__file__).resolve().parents[1] / "experiments" / name / "run.py"
+    spec = importlib.util.spec_from_file_location(f"experiments_{name}_run", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

@@ -7,9 +7,11 @@ from omegaconf import OmegaConf
 from omegaconf.errors import MissingMandatoryValue
 
 from readlit.cli import CONFIG_DIR, user_error
-from readlit.demo import STAGES
 from readlit.errors import CheckpointError, DataError
 from readlit.utils.instantiators import instantiate_group
+from tests.helpers import load_experiment
+
+STAGES = load_experiment("demo").STAGES
 
 EXPERIMENTS = sorted(path.stem for path in (CONFIG_DIR / "experiment").glob("*.yaml"))
 # Experiments on datasets this machine has no cache for: their datamodule must refuse clearly.
@@ -74,7 +76,6 @@ def test_speechae_shapes_follow_the_audio_config(train_cfg):
     assert cfg.model.net.in_tokens == 10 * 5 and cfg.model.net.in_dim == 384
     cfg = train_cfg("experiment=demo_speechae")
     assert cfg.model.net.in_tokens == 10 * 3 and cfg.model.net.in_dim == 64
-
 
 
 def test_each_later_demo_vae_phase_is_given_the_export_it_requires(train_cfg):

@@ -6,9 +6,10 @@ import math
 import pytest
 
 from readlit.errors import ConfigError
+from readlit.eval.synthetic.heldout import TEST_IDENTITIES
 from readlit.evaluate import evaluate
 from readlit.train import train
-from tests.helpers import compose_app, compose_train
+from tests.helpers import compose_app, compose_train, load_experiment
 from tests.integration.test_a2v_stage import DEMO_SPEECHAE, FAST, write_speechae_ckpt
 
 SMALL = ["data.identities={train:4,val:1,test:2}", "data.session_seconds=3", "data.size=64"]
@@ -51,12 +52,11 @@ def test_eval_generates_the_test_split_and_writes_the_table(a2v_ckpt, tmp_path):
 
 
 def test_demo_scores_held_out_faces_with_controls(a2v_ckpt, tmp_path):
-    from readlit import demo
-
+    demo = load_experiment("demo")
     (tmp_path / "a2v" / "checkpoints").mkdir(parents=True)
     (tmp_path / "a2v" / "checkpoints" / "last.ckpt").symlink_to(a2v_ckpt)
     sample = demo.generate_held_out(tmp_path, seconds=1.0)
-    assert [row["identity"] for row in sample["rows"]] == list(demo.HELD_OUT_IDENTITIES)
+    assert [row["identity"] for row in sample["rows"]] == list(TEST_IDENTITIES)
     assert sample["frames"] == 25 and sample["clips"] == 3  # 9-frame clips: 2 latents, stride 1
     for key, value in sample["means"].items():
         assert math.isfinite(value) and (-1 <= value <= 1 if key.startswith("sync") else value > 0), key

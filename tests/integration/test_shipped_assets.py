@@ -11,9 +11,11 @@ import pytest
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
-from readlit.demo import SHIPPED
 from readlit.eval.synthetic.vae_roundtrip import run_roundtrip
 from readlit.resolvers import PROJECT_ROOT
+from tests.helpers import load_experiment
+
+SHIPPED = load_experiment("demo").SHIPPED
 
 ASSETS = [PROJECT_ROOT / "assets" / "demo_vae_decoder"]
 

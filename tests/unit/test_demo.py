@@ -3,7 +3,9 @@
 import json
 from pathlib import Path
 
-from readlit import demo
+from tests.helpers import load_experiment
+
+demo = load_experiment("demo")
 
 
 def test_a_shipped_stage_is_copied_then_reused(tmp_path, monkeypatch):

@@ -1,4 +1,4 @@
-"""``make demo``: the READ pipeline on synthetic talking heads, on a CPU, with a report.
+"""``make demo`` (``python experiments/demo/run.py``): the READ pipeline on synthetic talking heads, on a CPU.
 
 Stages run through ``python -m readlit.train`` into ``logs/demo/<stage>``; a stage whose
 ``metrics.json`` exists is reused, not retrained (``--retrain`` forces it). The stages: the video VAE
@@ -26,13 +26,13 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from einops import rearrange  # noqa: E402
 
-from readlit.data.base import to_video  # noqa: E402
 from readlit.data.synthetic import frame_loudness, make_identity, make_session, render_frames  # noqa: E402
 from readlit.data.video_io import write_mp4  # noqa: E402
-from readlit.eval.metrics.mouth_sync import score_video  # noqa: E402
+from readlit.eval.synthetic import heldout  # noqa: E402
 from readlit.eval.synthetic.mouth_sync import mouth_opening  # noqa: E402
-from readlit.eval.synthetic.seams import seam_frames, seam_jump  # noqa: E402
+from readlit.eval.synthetic.seams import seam_frames  # noqa: E402
 from readlit.eval.synthetic.vae_roundtrip import run_roundtrip  # noqa: E402
+from readlit.frames import latent_frames, longest_prefix  # noqa: E402
 from readlit.pipeline import TalkingHeadPipeline, clip_overlap, to_uint8_frames  # noqa: E402
 from readlit.resolvers import PROJECT_ROOT  # noqa: E402
 from readlit.sampling.ans_sampler import ANSSampler, clip_starts, padded_length  # noqa: E402
@@ -56,8 +56,6 @@ STAGES = {
 # experiments/demo_vae/README.md): the demo VAE needs hours on 2 CPU cores, more than the whole demo's budget.
 # --retrain trains it again.
 SHIPPED = {"vae": PROJECT_ROOT / "assets" / "demo_vae_decoder"}
-# The held-out (test) identities of data=synthetic with its default split {train: 32, val: 4, test: 4}.
-HELD_OUT_IDENTITIES = (36, 37, 38, 39)
 
 
 def run_stage(stage: str, out: Path, retrain: bool,
@@ -108,7 +106,7 @@ def plot_curves(run_dir: Path, keys: list[str], path: Path) -> Path:
 def write_sample(path: Path, seconds: float = 6.0, size: int = 128) -> Path:
     """A held-out synthetic speaker as mp4 with its audio, so a person can watch the data."""
     num_frames = 1 + 8 * int(seconds * 25 // 8)
-    identity = make_identity(0, HELD_OUT_IDENTITIES[0])
+    identity = make_identity(0, heldout.TEST_IDENTITIES[0])
     session = make_session(0, identity, 0, num_frames)
     frames = render_frames(identity, session, 0, num_frames, size)
     return write_mp4(path, frames, 25, session.audio, 16000)
@@ -161,41 +159,37 @@ def speechae_section(metrics: dict[str, float], minutes: float | None, curves: P
 def generate_held_out(out: Path, seconds: float = 6.0) -> dict[str, Any]:
     """Animate each held-out face with held-out speech; score lip sync, a shuffled-audio control and seams.
 
-    Per test identity (a session the a2v stage never saw): the ground truth; ANS with its own audio; ANS with
+    Per test identity (:mod:`readlit.eval.synthetic.heldout`): the ground truth; ANS with its own audio; ANS with
     the next identity's audio (the control: scored against the identity's own audio, so lip sync must drop to
     chance); and "w/o ANS" (independent clips, same seed), whose seam jump is compared with ANS's.
     """
     pipeline = TalkingHeadPipeline.from_checkpoint(out / "a2v" / "checkpoints" / "last.ckpt")
     f, ratio = pipeline.clip_frames, pipeline.vae.temporal_ratio
     sampler = pipeline.sampler_for(ANSSampler(steps=8, clip_frames=f, guidance=Guidance("split", 6.0, 2.0)))
-    num_frames = 1 + ratio * int(seconds * 25 // ratio)
-    latents = 1 + (num_frames - 1) // ratio
+    num_frames = longest_prefix(int(seconds * 25) + 1, ratio)
+    latents = latent_frames(num_frames, ratio)
     seams = {m: seam_frames(latents, f, clip_overlap(m, f), ratio, num_frames) for m in ("ans", "independent")}
-    faces = [make_identity(0, i) for i in HELD_OUT_IDENTITIES]
-    sessions = [make_session(0, face, 1, num_frames) for face in faces]
+    held_out = heldout.cases(num_frames, pipeline.size)
     rows, timings = [], []
-    for k, (face, session) in enumerate(zip(faces, sessions, strict=True)):
-        truth = render_frames(face, session, 0, num_frames, pipeline.size)
-        image, other = to_video(truth[:1])[:, 0], sessions[(k + 1) % len(sessions)].audio
-        runs = {"ans": (session.audio, "ans"), "shuffled": (other, "ans"),
-                "independent": (session.audio, "independent")}
-        videos = {"truth": truth}
+    for k, case in enumerate(held_out):
+        other = held_out[(k + 1) % len(held_out)].audio
+        runs = {"ans": (case.audio, "ans"), "shuffled": (other, "ans"), "independent": (case.audio, "independent")}
+        videos = {"truth": case.truth}
         for name, (audio, method) in runs.items():
             start = time.monotonic()
-            video = pipeline.generate(image, torch.from_numpy(audio), sampler, torch.Generator().manual_seed(k),
+            video = pipeline.generate(case.image, torch.from_numpy(audio), sampler, torch.Generator().manual_seed(k),
                                       method=method)
             timings.append(time.monotonic() - start)
             videos[name] = to_uint8_frames(video)
-        row = {f"sync_{name}": score_video(frames, session.audio, face)["mouth_sync"]
-               for name, frames in videos.items()}
-        row.update({f"seam_{m}": seam_jump(videos[m], seams[m])["ratio"] for m in seams})
-        rows.append({"identity": face.index, **row})
+        row = {f"sync_{name}": heldout.score(frames, case)["lip_sync"] for name, frames in videos.items()}
+        row.update({f"seam_{m}": heldout.score(videos[m], case, seams=seams[m])["seam_jump"] for m in seams})
+        rows.append({"identity": case.face.index, **row})
         if k == 0:
-            write_mp4(out / "generated.mp4", videos["ans"], 25, session.audio, 16000)
-            write_mp4(out / "generated_wo_ans.mp4", videos["independent"], 25, session.audio, 16000)
-            plot_mouth(out / "mouth_sync.png", {"ground truth": truth, "generated": videos["ans"],
+            write_mp4(out / "generated.mp4", videos["ans"], 25, case.audio, 16000)
+            write_mp4(out / "generated_wo_ans.mp4", videos["independent"], 25, case.audio, 16000)
+            plot_mouth(out / "mouth_sync.png", {"ground truth": case.truth, "generated": videos["ans"],
                                                 "generated, shuffled audio": videos["shuffled"]},
-                       session.audio, face)
+                       case.audio, case.face)
     means = {key: float(np.mean([row[key] for row in rows])) for key in rows[0] if key != "identity"}
     clips = len(clip_starts(padded_length(latents, f), f))
     return {"rows": rows, "means": means, "seconds": float(np.mean(timings)), "frames": num_frames, "clips": clips}
