@@ -7,7 +7,7 @@
 With ``ckpt`` the test split of ``data`` is generated first (:mod:`readlit.eval.protocol`, ANS sampler of the
 ``sampler`` config, runtimes recorded), one folder per length in ``frames``, then scored
 (:mod:`readlit.eval.scoring`). Writes ``results.json`` and ``results.md`` (Table 1 columns) to ``out`` (per
-length). ``ckpt=latest`` picks the newest a2v checkpoint trained on ``data`` under ``paths.log_dir``
+length), our row set beside the paper's rows of Table ``paper_table`` (:mod:`readlit.eval.report`). ``ckpt=latest`` picks the newest a2v checkpoint trained on ``data`` under ``paths.log_dir``
 (:mod:`readlit.runs`) and says which on one line; with none it refuses, naming the command that trains one
 (``train_commands``).
 """
@@ -27,6 +27,7 @@ from readlit.eval.protocol import MANIFEST, generate_split
 from readlit.eval.report import write_report
 from readlit.eval.scoring import score_folders
 from readlit.generate import check_device
+from readlit.paper_results import paper_table
 from readlit.pipeline import TalkingHeadPipeline, check_method
 from readlit.runs import LATEST, latest_a2v_checkpoint
 
@@ -51,9 +52,14 @@ def generate_and_score(cfg: DictConfig) -> dict[int, dict[str, Any]]:
         scored = OmegaConf.merge(cfg, {"generated": str(out / "generated"), "reference": str(out / "reference"),
                                        "manifest": str(out / "generated" / MANIFEST)})
         results[frames] = {**score_folders(scored), "frames": frames}
-        json_path, md_path = write_report(results[frames], out)
+        json_path, md_path = write_report(results[frames], out, paper(cfg))
         print(f"{frames} frames: wrote {md_path} and {json_path.name}")
     return results
+
+
+def paper(cfg: DictConfig) -> dict[str, Any] | None:
+    """The paper's table the report sets beside ours (``paper_table``), or None."""
+    return None if cfg.paper_table is None else paper_table(cfg.paper_table)
 
 
 def resolve_ckpt(cfg: DictConfig) -> DictConfig:
@@ -70,7 +76,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     if cfg.ckpt is not None:
         return generate_and_score(resolve_ckpt(cfg))
     results = score_folders(cfg)
-    json_path, md_path = write_report(results, cfg.out)
+    json_path, md_path = write_report(results, cfg.out, paper(cfg))
     print(f"wrote {md_path} and {json_path.name}")
     return results
 
