@@ -12,6 +12,7 @@ import pytest
 
 from readlit.cli import run_task
 from readlit.errors import ConfigError
+from readlit.eval.synthetic import heldout
 from readlit.eval.synthetic.heldout import TEST_IDENTITIES
 from readlit.evaluate import evaluate
 from readlit.train import train
@@ -73,6 +74,21 @@ def test_demo_scores_held_out_faces_with_controls(a2v_ckpt, tmp_path):
         assert (tmp_path / name).stat().st_size > 0
     section = "\n".join(demo.a2v_section({"test/loss": 0.5}, None, tmp_path / "curves.png", sample, 0.08))
     assert "| mean |" in section and "shuffled" in section
+
+
+def test_score_run_on_a_trained_checkpoint(a2v_ckpt):
+    """The lead's experiments score a run so: every held-out case, its control, seams, backbone and total time."""
+    run = heldout.score_run(a2v_ckpt, 17, steps=2)
+    assert run["settings"]["clip_frames"] == 2 and run["settings"]["clips"] == 2  # 17 frames: 3 latents, 2 clips
+    assert [video["identity"] for video in run["videos"]] == list(TEST_IDENTITIES)
+    for video in run["videos"]:
+        assert -1 <= video["lip_sync"] <= 1 and -1 <= video["lip_sync_shuffled"] <= 1
+        assert math.isfinite(video["psnr"]) and video["seam_jump"] > 0 and len(video["clips"]) == 2
+        assert 0 < video["backbone_seconds"] < video["total_seconds"]
+    # the control animates other videos: the scored ones are the same without it (noise seed per case)
+    plain = heldout.score_run(a2v_ckpt, 17, steps=2, shuffled_control=False)
+    assert [v["lip_sync"] for v in plain["videos"]] == [v["lip_sync"] for v in run["videos"]]
+    assert [v["psnr"] for v in plain["videos"]] == [v["psnr"] for v in run["videos"]]
 
 
 def test_eval_refuses_an_unknown_long_video_method_before_loading(tmp_path):
