@@ -6,10 +6,10 @@
 
 With ``ckpt`` the test split of ``data`` is generated first (:mod:`readlit.eval.protocol`, ANS sampler of the
 ``sampler`` config, runtimes recorded), one folder per length in ``frames``, then scored
-(:mod:`readlit.eval.scoring`). Writes ``results.json`` and ``results.md`` (Table 1 columns) to ``out`` (per
-length), our row set beside the paper's rows of Table ``paper_table`` (:mod:`readlit.eval.report`). ``ckpt=latest`` picks the newest a2v checkpoint trained on ``data`` under ``paths.log_dir``
-(:mod:`readlit.runs`) and says which on one line; with none it refuses, naming the command that trains one
-(``train_commands``).
+(:mod:`readlit.eval.scoring`). Writes ``results.json`` and ``results.md`` (Table 1 columns, then our row beside
+the paper's rows of Table ``paper_table``, :mod:`readlit.eval.report`) to ``out`` (per length).
+``ckpt=latest`` picks the newest a2v checkpoint trained on ``data`` under ``paths.log_dir`` (:mod:`readlit.runs`)
+and says which on one line; with none it refuses, naming the command that trains one (``train_commands``).
 """
 
 from __future__ import annotations
