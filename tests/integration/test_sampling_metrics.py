@@ -1,5 +1,5 @@
-"""The sampling-metrics callback: ANS samples of fixed validation clips scored every N validations, logged as val/<metric>,
-with a side-by-side video; sharded over 2 DDP processes it logs what one process does (slow tier)."""
+"""The sampling-metrics callback: ANS samples of fixed validation clips scored every N validations, logged as
+val/<metric>, with a side-by-side video; sharded over 2 DDP processes it logs what one process does (slow tier)."""
 
 import csv
 import json
