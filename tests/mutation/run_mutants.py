@@ -43,6 +43,7 @@ SAMPLER, BASELINES, CFG = ("src/readlit/sampling/ans_sampler.py", "src/readlit/s
 ANS, SCHEDULE, DIT, ROPE = ("src/readlit/flow/ans.py", "src/readlit/flow/schedule.py", "src/readlit/nn/a2v_dit.py",
                             "src/readlit/nn/rope.py")
 T_ANS, T_SAMPLER, T_DIT = "tests/unit/test_ans.py", "tests/unit/test_ans_sampler.py", "tests/unit/test_a2v_dit.py"
+T_FLOPS = f"{T_DIT}::test_flops_on_meta_device_match_the_hand_count"
 
 
 @dataclass(frozen=True)
@@ -99,6 +100,11 @@ MUTANTS = (
            "& (share < self.sync_prob + self.clean_prob), t2, t1)", (T_ANS,)),
     Mutant("training_reference_time", "z_R noised like the targets in training", ANS,
            "t[:, 0] = 0.0\n        t[:, 1] = t1", "t[:, 1] = t1", (T_ANS,)),
+    Mutant("time_mass_truncation", "the exact motion-frame mass without the truncation below t2", ANS,
+           "return value * (1.0 - math.log(value)) if value > 0.0 else 0.0", "return value", (T_ANS,)),
+    Mutant("token_shift_anchor", "the token-count shift anchored at max_tokens", SCHEDULE,
+           "return self.base_shift + slope * (tokens - self.base_tokens)",
+           "return self.base_shift + slope * (tokens - self.max_tokens)", (T_ANS,)),
     Mutant("loss_includes_reference", "the loss mask keeps z_R", ANS,
            "mask[0] = 0.0", "mask[0] = 1.0", (T_ANS,)),
     # classifier-free guidance
@@ -130,9 +136,12 @@ MUTANTS = (
            'context=rearrange(audio, "b f m d -> (b f) m d")', 'context=rearrange(audio, "b f m d -> (f b) m d")',
            (T_DIT,)),
     Mutant("dropped_layer", "the last transformer block skipped", DIT,
-           "for block in self.transformer_blocks:", "for block in self.transformer_blocks[:-1]:", (T_DIT,)),
+           "for block in self.transformer_blocks:", "for block in self.transformer_blocks[:-1]:", (T_FLOPS,)),
     Mutant("feed_forward_width", "a feed-forward 2x wide instead of 4x", DIT,
-           "def __init__(self, dim: int, mult: int = 4):", "def __init__(self, dim: int, mult: int = 2):", (T_DIT,)),
+           "def __init__(self, dim: int, mult: int = 4):", "def __init__(self, dim: int, mult: int = 2):", (T_FLOPS,)),
+    Mutant("extra_self_attention", "with text off, the text slot runs a second self-attention", DIT,
+           'A2VBlock(dim, num_attention_heads, attention_head_dim, text != "off",',
+           "A2VBlock(dim, num_attention_heads, attention_head_dim, True,", (T_FLOPS,)),
     Mutant("per_frame_time_order", "per-frame timesteps spread token-major over the frames", DIT,
            '"(b f) d -> b (f n) d"', '"(b f) d -> b (n f) d"', (T_DIT,)),
     Mutant("rope_axis_order", "RoPE's three axes laid out one after the other, not interleaved", ROPE,
