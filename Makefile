@@ -34,6 +34,9 @@ test-gpu: $(STAMP) ## GPU tier (needs CUDA)
 demo: $(STAMP) ## the pipeline on synthetic talking heads, on this CPU; report in logs/demo/
 	$(PY) experiments/demo/run.py $(ARGS)
 
+mutation: $(STAMP) ## mutation check of the core math: every one-line bug in tests/mutation must fail a test (~10 min)
+	$(PY) tests/mutation/run_mutants.py
+
 lint: $(STAMP) ## ruff
 	$(VENV)/bin/ruff check src tests
 
@@ -50,4 +53,4 @@ eval: $(STAMP) ## generate the test split and score it: make eval DATASET=mead [
 clean-logs: ## remove logs/
 	rm -rf logs
 
-.PHONY: help install test test-slow test-gpu demo lint train-speechae preprocess eval clean-logs
+.PHONY: help install test test-slow test-gpu mutation demo lint train-speechae preprocess eval clean-logs
