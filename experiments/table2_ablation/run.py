@@ -1,11 +1,13 @@
 """The paper's Table 2 ablation on synthetic data: one Hydra multirun over the variants and seeds, then held-out scores.
 
-    python experiments/table2_ablation/run.py --out DIR [--seeds 0 1] [--frames 121] [-- TRAIN_OVERRIDES...]
+    python experiments/table2_ablation/run.py --out DIR [--seeds 0 1] [--frames 121] [--speechae CKPT] [--vae DIR]
+        [-- TRAIN_OVERRIDES...]
 
 Variants (``conf/ablation/``): ``full`` (the pre-trained SpeechAE), ``no_pretrain`` (SpeechAE trained jointly from
 scratch), ``no_speechae`` (a linear projection of the raw Whisper windows), ``no_async`` (trained with t1 = t2);
-and, at inference, ``full`` with independent clips (w/o ANS). Training is ``experiment=demo_a2v`` with the given
-overrides (the budget) for every variant and seed: one multirun into ``DIR/sweep``. A multirun whose every job
+and, at inference, ``full`` with independent clips (w/o ANS). Training is ``experiment=demo_a2v`` on the shipped
+demo VAE with make demo's SpeechAE (``--vae``, ``--speechae``) and the given overrides (the budget) for every variant
+and seed: one multirun into ``DIR/sweep``. A multirun whose every job
 has its ``metrics.json`` is not run again; scores already in ``DIR/results.json`` are not recomputed.
 
 Written to ``DIR``: ``results.json`` (every job's settings, held-out scores per face and per clip), ``results.md``
@@ -39,13 +41,14 @@ from readlit.utils.atomic import atomic_write_json, atomic_write_text  # noqa: E
 VARIANTS = {"full": ("Full SpeechAE", "ans"), "no_pretrain": ("w/o Pre-training", "ans"),
             "no_speechae": ("w/o SpeechAE", "ans"), "no_async": ("w/o ANS (training)", "ans"),
             "full_independent": ("w/o ANS (inference)", "independent")}
+SHIPPED_VAE = PROJECT_ROOT / "assets" / "demo_vae_decoder" / "vae"
 TRAINED = ("full", "no_pretrain", "no_speechae", "no_async")
 # The paper's order on lip sync: each variant beats the next.
 PAPER_ORDER = ("full", "no_pretrain", "no_speechae")
 SCORES = ("lip_sync", "lip_sync_shuffled", "mouth_r", "psnr", "seam_jump")
 
 
-def train(out: Path, seeds: list[int], overrides: list[str]) -> list[Path]:
+def train(out: Path, seeds: list[int], speechae: Path, vae: Path, overrides: list[str]) -> list[Path]:
     """The multirun over variants x seeds (skipped when every job finished); its job folders."""
     sweep = out / "sweep"
     jobs = sorted(sweep.glob("[0-9]*"), key=lambda p: int(p.name))
@@ -53,7 +56,8 @@ def train(out: Path, seeds: list[int], overrides: list[str]) -> list[Path]:
         print(f"reusing the finished multirun in {sweep}")
         return jobs
     command = [sys.executable, "-m", "readlit.train", "-m", "experiment=demo_a2v", f"+ablation={','.join(TRAINED)}",
-               f"seed={','.join(map(str, seeds))}", f"hydra.sweep.dir={sweep}", *overrides]
+               f"seed={','.join(map(str, seeds))}", f"hydra.sweep.dir={sweep}", "vae=local",
+               f"vae.pretrained={vae.resolve()}", f"model.speechae_ckpt={speechae.resolve()}", *overrides]
     print("training:", " ".join(command[1:]), flush=True)
     subprocess.run(command, cwd=PROJECT_ROOT, check=True)
     return sorted(sweep.glob("[0-9]*"), key=lambda p: int(p.name))
@@ -156,11 +160,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, required=True, help="folder of the multirun and the results")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1], help="training (and sampling) seeds")
     parser.add_argument("--frames", type=int, default=121, help="frames of each held-out video")
+    parser.add_argument("--speechae", type=Path, default=PROJECT_ROOT / "logs/demo/speechae/checkpoints/last.ckpt",
+                        help="the stage-1 checkpoint of the full variant (default: the one make demo trains)")
+    parser.add_argument("--vae", type=Path, default=SHIPPED_VAE, help="the demo VAE (save_pretrained folder)")
     parser.add_argument("overrides", nargs="*", help="Hydra overrides of every training job (after --)")
     args = parser.parse_args(argv)
     if len(args.seeds) < 2:
         parser.error("--seeds needs at least two seeds: the order of the variants is judged against their spread")
-    jobs = train(args.out, args.seeds, args.overrides)
+    for path, how in ((args.speechae, "run make demo, or give --speechae"), (args.vae, "give --vae")):
+        if not path.exists():
+            parser.error(f"{path} does not exist: {how}")
+    jobs = train(args.out, args.seeds, args.speechae, args.vae, args.overrides)
     path = args.out / "results.json"
     results = json.loads(path.read_text()) if path.exists() else {}
     score_jobs(jobs, args.frames, results, path)
