@@ -117,9 +117,10 @@ def test_audio_of_frame_k_reaches_only_frame_k():
     changed = audio.clone()
     changed[:, 1] += 1.0  # C_2 belongs to latent frame 2
     with torch.no_grad():
-        before = rearrange(block(x, temb, rope, net.audio_projection(audio), None, None), "b (f n) d -> b f n d", f=F)
-        after = rearrange(block(x, temb, rope, net.audio_projection(changed), None, None), "b (f n) d -> b f n d",
-                          f=F)
+        before = rearrange(block(x, temb, rope, net.prepare(audio, H, W).audio_kv[0], None, None),
+                           "b (f n) d -> b f n d", f=F)
+        after = rearrange(block(x, temb, rope, net.prepare(changed, H, W).audio_kv[0], None, None),
+                          "b (f n) d -> b f n d", f=F)
     difference = (after - before).abs().amax(dim=(0, 2, 3))
     assert difference[2] > 1e-3 and difference[0] == 0 and difference[1] == 0
 
@@ -172,3 +173,25 @@ def test_flops_on_meta_device():
     with torch.device("meta"):
         net = A2VDiT(in_channels=8, num_attention_heads=2, attention_head_dim=8, num_layers=2, audio_dim=DA)
     assert forward_flops(net, frames=3, height=4, width=4, audio_tokens=HW) > 0
+
+
+@pytest.mark.parametrize("text", ["off", "embeddings"])
+def test_a_prepared_clip_context_gives_the_plain_forward_at_every_step(text):
+    """Hoisting: the RoPE tables and the audio and text keys/values, computed once, serve every step exactly."""
+    torch.manual_seed(0)
+    net = A2VDiT(in_channels=8, num_attention_heads=2, attention_head_dim=8, num_layers=2, audio_dim=DA, text=text,
+                 caption_channels=16, cross_attention_dim=16).eval()
+    for block in net.transformer_blocks:  # a trained audio branch, so the audio keys and values matter
+        torch.nn.init.normal_(block.attn_audio.to_out[0].weight, std=0.2)
+    z, _, words, mask, audio = inputs()
+    words, mask = (words, mask) if text == "embeddings" else (None, None)
+    with torch.no_grad():
+        context = net.prepare(audio, H, W, frame_offset=3, text=words, text_mask=mask)
+        for step in range(3):  # one context, several steps with their own latents and times
+            z_step, t = z + step, torch.rand(B, F)
+            plain = net(z_step, t, audio, frame_offset=3, text=words, text_mask=mask)
+            assert torch.equal(net(z_step, t, context=context), plain)
+        assert not torch.equal(net(z, t, context=net.prepare(audio + 1, H, W, 3, words, mask)),
+                               net(z, t, context=context))
+        with pytest.raises(ValueError, match="prepared for other latents"):
+            net(z[:1], t[:1], context=context)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import math
+from typing import NamedTuple
 
 import torch
 from einops import rearrange, repeat
@@ -118,15 +119,16 @@ class A2VBlock(nn.Module):
         self.scale_shift_table = nn.Parameter(torch.randn(6, dim) / dim**0.5)
 
     def forward(self, x: torch.Tensor, temb: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor],
-                audio: torch.Tensor, text: torch.Tensor | None, text_mask: torch.Tensor | None) -> torch.Tensor:
+                audio_kv: tuple[torch.Tensor, torch.Tensor], text_kv: tuple[torch.Tensor, torch.Tensor] | None,
+                text_mask: torch.Tensor | None) -> torch.Tensor:
         """Update the video tokens.
 
         Args:
             x: (B, L, D) video tokens, frame-major (f h w).
             temb: (B, L, 6D) AdaLN-single modulation of each token's timestep.
             rope: (cos, sin), each (L, D).
-            audio: (B, f - 1, hw, D) projected audio latents of latent frames 1..f-1.
-            text: (B, Lt, D) projected text, or None without text cross-attention.
+            audio_kv: this block's audio keys and values, each (B·(f - 1), hw, D) (:meth:`A2VDiT.prepare`).
+            text_kv: this block's text keys and values, each (B, Lt, D), or None without text cross-attention.
             text_mask: (B, Lt) 1 = attend, or None.
 
         Returns:
@@ -136,18 +138,33 @@ class A2VBlock(nn.Module):
         shift_msa, scale_msa, gate_msa, shift_mlp, scale_mlp, gate_mlp = modulation.unbind(dim=2)
         x = x + gate_msa * self.attn1(self.norm1(x) * (1 + scale_msa) + shift_msa, rope=rope)
         if self.attn2 is not None:
-            x = x + self.attn2(x, context=text, mask=text_mask)
-        x = x + self.audio_cross_attention(x, audio)
+            x = x + self.attn2(x, mask=text_mask, kv=text_kv)
+        x = x + self.audio_cross_attention(x, audio_kv)
         return x + gate_mlp * self.ff(self.norm2(x) * (1 + scale_mlp) + shift_mlp)
 
-    def audio_cross_attention(self, x: torch.Tensor, audio: torch.Tensor) -> torch.Tensor:
-        """Eq. 10 per latent frame: (B, L, D) x (B, f - 1, hw, D) -> update (B, L, D), zero on frame 0."""
-        batch, frames = audio.shape[0], audio.shape[1] + 1
+    def audio_cross_attention(self, x: torch.Tensor, audio_kv: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+        """Eq. 10 per latent frame: (B, L, D) x keys/values (B·(f - 1), hw, D) -> update (B, L, D), zero on frame 0."""
+        batch = x.shape[0]
+        frames = audio_kv[0].shape[0] // batch + 1
         tokens = rearrange(x, "b (f n) d -> b f n d", f=frames)
         queries = rearrange(tokens[:, 1:], "b f n d -> (b f) n d")
-        out = self.attn_audio(self.norm_audio(queries), context=rearrange(audio, "b f m d -> (b f) m d"))
+        out = self.attn_audio(self.norm_audio(queries), kv=audio_kv)
         out = F.pad(rearrange(out, "(b f) n d -> b f n d", b=batch), (0, 0, 0, 0, 1, 0))  # frame 0: no audio
         return rearrange(out, "b f n d -> b (f n) d")
+
+
+class ClipContext(NamedTuple):
+    """What every forward of one clip shares, whatever its flow times: computed once per clip, not once per step.
+
+    The sampler's steps change only z and t; the RoPE tables, the audio latents' keys and values of every block's
+    audio cross-attention and the text's keys and values depend on the clip alone (docs/design.md §8). The
+    reference frame's tokens are not among them: from the first block on they attend to the noisy frames.
+    """
+
+    rope: tuple[torch.Tensor, torch.Tensor]                      # (L, D) each
+    audio_kv: tuple[tuple[torch.Tensor, torch.Tensor], ...]      # per block, (B·(f - 1), hw, D) each
+    text_kv: tuple[tuple[torch.Tensor, torch.Tensor], ...] | None  # per block, (B, Lt, D) each
+    text_mask: torch.Tensor | None                               # (B, Lt)
 
 
 class A2VDiT(nn.Module):
@@ -204,8 +221,28 @@ class A2VDiT(nn.Module):
         self.norm_out = nn.LayerNorm(dim, eps=1e-6, elementwise_affine=False)
         self.proj_out = nn.Linear(dim, out_channels or in_channels)
 
-    def forward(self, z: torch.Tensor, t: torch.Tensor, audio: torch.Tensor, frame_offset: int = 0,
-                text: torch.Tensor | None = None, text_mask: torch.Tensor | None = None) -> torch.Tensor:
+    def prepare(self, audio: torch.Tensor, height: int, width: int, frame_offset: int = 0,
+                text: torch.Tensor | None = None, text_mask: torch.Tensor | None = None) -> ClipContext:
+        """The clip's share of every forward (:class:`ClipContext`), for ``forward(..., context=...)``.
+
+        Args:
+            audio: (B, f - 1, hw, da) audio latents C of latent frames 1..f-1.
+            height, width: h, w of the latents.
+            frame_offset, text, text_mask: as in :meth:`forward`.
+        """
+        frames = audio.shape[1] + 1
+        rope = self.rope(video_positions(frames, height, width, frame_offset, device=audio.device))
+        projected = rearrange(self.audio_projection(audio), "b f m d -> (b f) m d")
+        context, context_mask = self._text(text, text_mask, audio.shape[0])
+        audio_kv = tuple(block.attn_audio.key_value(projected) for block in self.transformer_blocks)
+        text_kv = None
+        if context is not None:
+            text_kv = tuple(block.attn2.key_value(context) for block in self.transformer_blocks)
+        return ClipContext(rope, audio_kv, text_kv, context_mask)
+
+    def forward(self, z: torch.Tensor, t: torch.Tensor, audio: torch.Tensor | None = None, frame_offset: int = 0,
+                text: torch.Tensor | None = None, text_mask: torch.Tensor | None = None,
+                context: ClipContext | None = None) -> torch.Tensor:
         """Predict the velocity of every latent frame.
 
         Args:
@@ -215,20 +252,25 @@ class A2VDiT(nn.Module):
             frame_offset: global index of this clip's first frame after the reference (RoPE positions).
             text: (B, Lt, Dt) text embeddings (``text="embeddings"`` only).
             text_mask: (B, Lt) 1 for real text tokens, 0 for padding.
+            context: :meth:`prepare` of this clip, instead of ``audio``, ``frame_offset`` and the text.
 
         Returns:
             v: (B, C, f, h, w).
         """
         batch, _, frames, height, width = z.shape
-        if audio.shape[1] != frames - 1:
-            raise ValueError(f"audio has {audio.shape[1]} latent frames; z has {frames} (reference + {frames - 1})")
+        if context is None:
+            if audio is None or audio.shape[1] != frames - 1:
+                got = "no audio" if audio is None else f"audio of {audio.shape[1]} latent frames"
+                raise ValueError(f"{got}; z has {frames} latent frames (reference + {frames - 1})")
+            context = self.prepare(audio, height, width, frame_offset, text, text_mask)
+        elif context.rope[0].shape[0] != frames * height * width or \
+                context.audio_kv[0][0].shape[0] != batch * (frames - 1):
+            raise ValueError(f"the clip context was prepared for other latents than z {tuple(z.shape)}")
         x = self.proj_in(rearrange(z, "b c f h w -> b (f h w) c"))
         temb, embedded = self._timesteps(t, height * width)
-        rope = self.rope(video_positions(frames, height, width, frame_offset, device=z.device))
-        context, context_mask = self._text(text, text_mask, batch)
-        audio = self.audio_projection(audio)
-        for block in self.transformer_blocks:
-            args = (x, temb, rope, audio, context, context_mask)
+        text_kv = context.text_kv or (None,) * len(self.transformer_blocks)
+        for block, audio_kv, block_text_kv in zip(self.transformer_blocks, context.audio_kv, text_kv, strict=True):
+            args = (x, temb, context.rope, audio_kv, block_text_kv, context.text_mask)
             if self.gradient_checkpointing and torch.is_grad_enabled():
                 x = checkpoint(block, *args, use_reentrant=False)
             else:
