@@ -4,7 +4,8 @@ import math
 
 import pytest
 
-from readlit.bench import bench_decode, bench_latents
+from readlit.bench.decode import bench_decode
+from readlit.bench.latents import bench_latents
 
 
 @pytest.mark.slow

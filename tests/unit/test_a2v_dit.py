@@ -111,16 +111,14 @@ def test_audio_of_frame_k_reaches_only_frame_k():
         torch.nn.init.normal_(block.attn_audio.to_out[0].weight, std=0.2)
     block = net.transformer_blocks[0]
     z, t, _, _, audio = inputs()
-    x = torch.randn(B, F * H * W, 16)
-    temb = torch.randn(B, F * H * W, 6 * 16)
+    x = torch.randn(B, F, H * W, 16)
+    temb = torch.randn(B, F, H * W, 6 * 16)
     rope = net.rope(torch.zeros(F * H * W, 3))
     changed = audio.clone()
     changed[:, 1] += 1.0  # C_2 belongs to latent frame 2
     with torch.no_grad():
-        before = rearrange(block(x, temb, rope, net.prepare(audio, H, W).audio_kv[0], None, None),
-                           "b (f n) d -> b f n d", f=F)
-        after = rearrange(block(x, temb, rope, net.prepare(changed, H, W).audio_kv[0], None, None),
-                          "b (f n) d -> b f n d", f=F)
+        before = block(x, temb, rope, net.prepare(audio, H, W).audio_kv[0], None, None)  # (B, f, n, D)
+        after = block(x, temb, rope, net.prepare(changed, H, W).audio_kv[0], None, None)
     difference = (after - before).abs().amax(dim=(0, 2, 3))
     assert difference[2] > 1e-3 and difference[0] == 0 and difference[1] == 0
 

@@ -124,33 +124,35 @@ class A2VBlock(nn.Module):
         """Update the video tokens.
 
         Args:
-            x: (B, L, D) video tokens, frame-major (f h w).
-            temb: (B, L, 6D) AdaLN-single modulation of each token's timestep.
+            x: (B, f, n, D) video tokens, n = h·w tokens per latent frame (attention sees them as L = f·n).
+            temb: (B, f, 1, 6D) AdaLN-single modulation of each frame's timestep, broadcast over its tokens, or
+                (B, f, n, 6D) per token.
             rope: (cos, sin), each (L, D).
             audio_kv: this block's audio keys and values, each (B·(f - 1), hw, D) (:meth:`A2VDiT.prepare`).
             text_kv: this block's text keys and values, each (B, Lt, D), or None without text cross-attention.
             text_mask: (B, Lt) 1 = attend, or None.
 
         Returns:
-            (B, L, D).
+            (B, f, n, D).
         """
-        modulation = rearrange(temb, "b n (k d) -> b n k d", k=6) + self.scale_shift_table
-        shift_msa, scale_msa, gate_msa, shift_mlp, scale_mlp, gate_mlp = modulation.unbind(dim=2)
-        x = x + gate_msa * self.attn1(self.norm1(x) * (1 + scale_msa) + shift_msa, rope=rope)
+        modulation = rearrange(temb, "b f n (k d) -> b f n k d", k=6) + self.scale_shift_table
+        shift_msa, scale_msa, gate_msa, shift_mlp, scale_mlp, gate_mlp = modulation.unbind(dim=3)
+        frames = x.shape[1]
+        attended = self.attn1(rearrange(self.norm1(x) * (1 + scale_msa) + shift_msa, "b f n d -> b (f n) d"),
+                              rope=rope)
+        x = x + gate_msa * rearrange(attended, "b (f n) d -> b f n d", f=frames)
         if self.attn2 is not None:
-            x = x + self.attn2(x, mask=text_mask, kv=text_kv)
+            read = self.attn2(rearrange(x, "b f n d -> b (f n) d"), mask=text_mask, kv=text_kv)
+            x = x + rearrange(read, "b (f n) d -> b f n d", f=frames)
         x = x + self.audio_cross_attention(x, audio_kv)
         return x + gate_mlp * self.ff(self.norm2(x) * (1 + scale_mlp) + shift_mlp)
 
     def audio_cross_attention(self, x: torch.Tensor, audio_kv: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
-        """Eq. 10 per latent frame: (B, L, D) x keys/values (B·(f - 1), hw, D) -> update (B, L, D), zero on frame 0."""
-        batch = x.shape[0]
-        frames = audio_kv[0].shape[0] // batch + 1
-        tokens = rearrange(x, "b (f n) d -> b f n d", f=frames)
-        queries = rearrange(tokens[:, 1:], "b f n d -> (b f) n d")
+        """Eq. 10 per latent frame: (B, f, n, D) x keys/values (B·(f - 1), hw, D) -> update (B, f, n, D), zero on
+        frame 0."""
+        queries = rearrange(x[:, 1:], "b f n d -> (b f) n d")
         out = self.attn_audio(self.norm_audio(queries), kv=audio_kv)
-        out = F.pad(rearrange(out, "(b f) n d -> b f n d", b=batch), (0, 0, 0, 0, 1, 0))  # frame 0: no audio
-        return rearrange(out, "b f n d -> b (f n) d")
+        return F.pad(rearrange(out, "(b f) n d -> b f n d", b=x.shape[0]), (0, 0, 0, 0, 1, 0))  # frame 0: no audio
 
 
 class ClipContext(NamedTuple):
@@ -266,8 +268,8 @@ class A2VDiT(nn.Module):
         elif context.rope[0].shape[0] != frames * height * width or \
                 context.audio_kv[0][0].shape[0] != batch * (frames - 1):
             raise ValueError(f"the clip context was prepared for other latents than z {tuple(z.shape)}")
-        x = self.proj_in(rearrange(z, "b c f h w -> b (f h w) c"))
-        temb, embedded = self._timesteps(t, height * width)
+        x = self.proj_in(rearrange(z, "b c f h w -> b f (h w) c"))
+        temb, embedded = self._timesteps(t)
         text_kv = context.text_kv or (None,) * len(self.transformer_blocks)
         for block, audio_kv, block_text_kv in zip(self.transformer_blocks, context.audio_kv, text_kv, strict=True):
             args = (x, temb, context.rope, audio_kv, block_text_kv, context.text_mask)
@@ -275,18 +277,19 @@ class A2VDiT(nn.Module):
                 x = checkpoint(block, *args, use_reentrant=False)
             else:
                 x = block(*args)
-        shift, scale = (self.scale_shift_table + rearrange(embedded, "b n d -> b n 1 d")).unbind(dim=2)
+        shift, scale = (self.scale_shift_table + rearrange(embedded, "b f n d -> b f n 1 d")).unbind(dim=3)
         v = self.proj_out(self.norm_out(x) * (1 + scale) + shift)
-        return rearrange(v, "b (f h w) c -> b c f h w", f=frames, h=height)
+        return rearrange(v, "b f (h w) c -> b c f h w", h=height)
 
-    def _timesteps(self, t: torch.Tensor, tokens_per_frame: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """Per-token AdaLN modulation (B, L, 6D) and embedding (B, L, D); a per-frame t is embedded once per frame."""
+    def _timesteps(self, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """AdaLN modulation (B, f, 1, 6D) and embedding (B, f, 1, D) of per-frame times (B, f), embedded once per
+        frame and broadcast over its tokens; per-token times (B, f, h, w) give (B, f, h·w, ·)."""
         per_frame = t.ndim == 2
         flat = rearrange(t, "b f -> (b f)") if per_frame else rearrange(t, "b f h w -> (b f h w)")
         temb, embedded = self.time_embed(flat * self.timestep_scale)
-        if per_frame:
-            return (repeat(a, "(b f) d -> b (f n) d", b=t.shape[0], n=tokens_per_frame) for a in (temb, embedded))
-        return (rearrange(a, "(b n) d -> b n d", b=t.shape[0]) for a in (temb, embedded))
+        pattern = "(b f n) d -> b f n d"
+        sizes = dict(b=t.shape[0], f=t.shape[1]) if not per_frame else dict(b=t.shape[0], n=1)
+        return rearrange(temb, pattern, **sizes), rearrange(embedded, pattern, **sizes)
 
     def _text(self, text: torch.Tensor | None, text_mask: torch.Tensor | None,
               batch: int) -> tuple[torch.Tensor | None, torch.Tensor | None]:
