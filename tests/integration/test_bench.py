@@ -1,5 +1,6 @@
 """python -m readlit.bench latents|decode: both paths are measured in one run, not assumed."""
 
+import json
 import math
 
 import pytest
@@ -24,3 +25,66 @@ def test_decode_bench_measures_both_decodes():
         frames = 1 + 8 * (row["latent_frames"] - 1)
         assert row["output_mib"] == pytest.approx(3 * frames * 64 * 64 * 4 / 2**20)
         assert math.isfinite(row["tiled_mib"]) and math.isfinite(row["whole_mib"])
+
+
+def _rows(path):
+    import json
+
+    return {row["measure"]: row["value"] for row in json.loads(path.read_text())["rows"]}
+
+
+TINY = ["--size", "tiny", "--clip-frames", "3", "--latent-size", "2", "--audio-tokens", "2", "--repeats", "1",
+        "--steps", "1"]
+
+
+def test_sampler_and_backbone_benches_write_their_tables(tmp_path, capsys):
+    from readlit.bench.cli import main
+
+    main(["sampler", *TINY, "--no-levers", "--out", str(tmp_path)])
+    main(["backbone", *TINY, "--no-levers", "--out", str(tmp_path)])
+    printed = capsys.readouterr().out
+    assert "| Split-CFG: 3 sequential forwards / 1 batched forward |" in printed
+    sampler, backbone = _rows(tmp_path / "sampler.json"), _rows(tmp_path / "backbone.json")
+    assert (tmp_path / "sampler.md").read_text().startswith("### sampler: A2V-DiT tiny")
+    for value in (sampler["Split-CFG / Joint-CFG per step"], sampler["ANS: s per latent frame, 8 clips / 1 clip"],
+                  backbone["forward FLOP/s / GEMM FLOP/s"]):
+        assert math.isfinite(value) and value > 0
+    # the FLOP count is the meta counter's, exactly: 3 sequences of one clip
+    from readlit.bench.nets import Geometry, flops_per_forward
+
+    geometry = Geometry(clip_frames=3, latent_size=2, audio_tokens=2)
+    assert backbone["FLOPs of one Split-CFG forward (3 sequences)"] == flops_per_forward("tiny", geometry, 3) / 1e9
+
+
+def test_stream_bench_times_every_phase_and_checks_the_overlapped_frames(tmp_path):
+    from readlit.bench.cli import main
+
+    main(["stream", *TINY, "--vae", "tiny", "--whisper", "demo", "--seconds", "0.5", "--long-seconds", "2",
+          "--out", str(tmp_path)])
+    rows = _rows(tmp_path / "stream.json")
+    total = next(value for name, value in rows.items() if name.startswith("end to end"))
+    phases = [value for name, value in rows.items() if name.startswith("  ")]
+    assert len(phases) == 4 and sum(phases) == pytest.approx(total)
+    assert rows["first-clip latency 2 s / 0.5 s"] > 0
+    overlap = json.loads((tmp_path / "stream.json").read_text())["rows"][-1]
+    assert overlap["note"].endswith("frames identical: True")
+
+
+@pytest.mark.slow
+def test_make_bench_gpu_runs_end_to_end_on_the_cpu_at_tiny_size(tmp_path):
+    """The device script itself (experiments/bench/gpu.sh via make), as a GPU session would run it."""
+    import os
+    import subprocess
+
+    from readlit.resolvers import PROJECT_ROOT
+
+    env = {**os.environ, "BENCH_OUT": str(tmp_path)}
+    done = subprocess.run(["make", "bench-gpu", "SIZE=tiny"], cwd=PROJECT_ROOT, env=env, capture_output=True,
+                          text=True, timeout=900)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    rows = _rows(tmp_path / "gpu_tiny.json")
+    assert not [name for name in rows if name.endswith("failed")]
+    for name in ("backbone s per video: float32, eager", "training step, batch 1, checkpointed, bf16 autocast, AdamW",
+                 "first-clip latency 60 s / 5 s"):
+        assert rows[name] > 0
+    assert "| backbone s per video, best" in (tmp_path / "gpu_tiny.md").read_text()

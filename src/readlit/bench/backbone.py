@@ -19,8 +19,9 @@ from readlit.bench.timing import gemm_flops, interleaved
 GEMM_SIZE = {"cpu": 1024, "cuda": 8192}
 
 
-def bench_backbone(size: str, geometry: Geometry, steps: int, device: torch.device, repeats: int = 3) -> Report:
-    """Achieved over measured GEMM FLOP/s, and backbone seconds per video, plain and fast."""
+def bench_backbone(size: str, geometry: Geometry, steps: int, device: torch.device, repeats: int = 3,
+                   levers: bool = True) -> Report:
+    """Achieved over measured GEMM FLOP/s, and backbone seconds per video, plain and (with ``levers``) fast."""
     report = Report("backbone", f"backbone: A2V-DiT {size}, {device.type}",
                     {"size": size, "geometry": geometry.describe(), "steps": steps, "repeats": repeats,
                      "device": str(device)})
@@ -41,13 +42,15 @@ def bench_backbone(size: str, geometry: Geometry, steps: int, device: torch.devi
                    f"{GEMM_SIZE[device.type]}² x {GEMM_SIZE[device.type]}² product")
         report.add("forward FLOP/s / GEMM FLOP/s", flops / forward / gemm, "x", ">= 0.5 (CPU, size s)")
         plain, fast = sampler(geometry, steps), sampler(geometry, steps, hoist=True)
+        candidates = {"plain": lambda: plain.sample(net, clip.z_ref, clip.audio, clip.noise)}
         name = fast_preset(device)
-        velocity = preset(name).velocity(net)
-        video = interleaved({"plain": lambda: plain.sample(net, clip.z_ref, clip.audio, clip.noise),
-                             name: lambda: fast.sample(velocity, clip.z_ref, clip.audio, clip.noise)},
-                            device, repeats)
+        if levers:
+            velocity = preset(name).velocity(net)
+            candidates[name] = lambda: fast.sample(velocity, clip.z_ref, clip.audio, clip.noise)
+        video = interleaved(candidates, device, repeats)
     report.add("backbone s per video (one clip), plain", video["plain"], "s", "",
                f"{steps} steps, Split-CFG; absolute times only from a GPU")
-    report.add(f"backbone s per video (one clip), {name} preset", video[name], "s")
-    report.add(f"{name} preset speed-up", video["plain"] / video[name], "x")
+    if levers:
+        report.add(f"backbone s per video (one clip), {name} preset", video[name], "s")
+        report.add(f"{name} preset speed-up", video["plain"] / video[name], "x")
     return report.finish()

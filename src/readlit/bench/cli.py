@@ -45,9 +45,10 @@ def _parser() -> argparse.ArgumentParser:
     reach.add_argument("overrides", nargs="*", help="Hydra overrides choosing the VAE")
     sampler = commands.add_parser("sampler", help="CFG batching, Joint vs Split, ANS per frame, speed levers")
     _geometry_args(sampler, clip_frames=4, latent_size=8)
-    sampler.add_argument("--no-levers", action="store_true", help="skip the speed levers (and compiling)")
     backbone = commands.add_parser("backbone", help="forward FLOP/s over GEMM FLOP/s, s per video")
     _geometry_args(backbone, clip_frames=4, latent_size=8)
+    for command in (sampler, backbone):
+        command.add_argument("--no-levers", action="store_true", help="skip the speed levers (and compiling)")
     stream = commands.add_parser("stream", help="first streamed clip, end-to-end shares, decode overlap")
     _geometry_args(stream, clip_frames=4, latent_size=8)
     stream.add_argument("--vae", default="demo", help="a conf/vae/*.yaml (random weights of its architecture)")
@@ -85,7 +86,7 @@ def main(argv: list[str] | None = None) -> None:
         elif args.what == "backbone":
             from readlit.bench.backbone import bench_backbone
 
-            report = bench_backbone(args.size, geometry, args.steps, device, args.repeats)
+            report = bench_backbone(args.size, geometry, args.steps, device, args.repeats, not args.no_levers)
         else:
             from readlit.bench.sampler import fast_preset, preset
             from readlit.bench.stream import bench_stream
