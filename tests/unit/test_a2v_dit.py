@@ -117,8 +117,8 @@ def test_audio_of_frame_k_reaches_only_frame_k():
     changed = audio.clone()
     changed[:, 1] += 1.0  # C_2 belongs to latent frame 2
     with torch.no_grad():
-        before = block(x, temb, rope, net.prepare(audio, H, W).audio_kv[0], None, None)  # (B, f, n, D)
-        after = block(x, temb, rope, net.prepare(changed, H, W).audio_kv[0], None, None)
+        before = block(x, temb, rope, net.prepare(audio, H, W).audio, None, None)  # (B, f, n, D)
+        after = block(x, temb, rope, net.prepare(changed, H, W).audio, None, None)
     difference = (after - before).abs().amax(dim=(0, 2, 3))
     assert difference[2] > 1e-3 and difference[0] == 0 and difference[1] == 0
 

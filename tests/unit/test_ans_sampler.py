@@ -137,7 +137,7 @@ def test_hoisting_the_clip_context_samples_exactly_the_plain_path(batched):
                          hoist=True)
     net, (z_ref, audio, noise) = _tiny_dit(), inputs(padded_length(5, 3))
     prepared = []
-    net.prepare = lambda *args, prepare=net.prepare: prepared.append(1) or prepare(*args)
+    net.prepare = lambda *args, prepare=net.prepare, **kwargs: prepared.append(1) or prepare(*args, **kwargs)
     groups = 1 if batched else 3
     with torch.no_grad():
         expected = plain.sample(net, z_ref, audio, noise)

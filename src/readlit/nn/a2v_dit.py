@@ -119,8 +119,9 @@ class A2VBlock(nn.Module):
         self.scale_shift_table = nn.Parameter(torch.randn(6, dim) / dim**0.5)
 
     def forward(self, x: torch.Tensor, temb: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor],
-                audio_kv: tuple[torch.Tensor, torch.Tensor], text_kv: tuple[torch.Tensor, torch.Tensor] | None,
-                text_mask: torch.Tensor | None) -> torch.Tensor:
+                audio: torch.Tensor, text: torch.Tensor | None, text_mask: torch.Tensor | None,
+                audio_kv: tuple[torch.Tensor, torch.Tensor] | None = None,
+                text_kv: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
         """Update the video tokens.
 
         Args:
@@ -128,9 +129,11 @@ class A2VBlock(nn.Module):
             temb: (B, f, 1, 6D) AdaLN-single modulation of each frame's timestep, broadcast over its tokens, or
                 (B, f, n, 6D) per token.
             rope: (cos, sin), each (L, D).
-            audio_kv: this block's audio keys and values, each (B·(f - 1), hw, D) (:meth:`A2VDiT.prepare`).
-            text_kv: this block's text keys and values, each (B, Lt, D), or None without text cross-attention.
+            audio: (B·(f - 1), hw, D) projected audio latents of frames 1..f-1, one row of the batch per frame.
+            text: (B, Lt, D) projected text, or None without text cross-attention.
             text_mask: (B, Lt) 1 = attend, or None.
+            audio_kv, text_kv: this block's keys and values of ``audio`` and ``text``, computed beforehand
+                (:meth:`A2VDiT.prepare`); None computes them here.
 
         Returns:
             (B, f, n, D).
@@ -142,31 +145,35 @@ class A2VBlock(nn.Module):
                               rope=rope)
         x = x + gate_msa * rearrange(attended, "b (f n) d -> b f n d", f=frames)
         if self.attn2 is not None:
-            read = self.attn2(rearrange(x, "b f n d -> b (f n) d"), mask=text_mask, kv=text_kv)
+            read = self.attn2(rearrange(x, "b f n d -> b (f n) d"), context=text, mask=text_mask, kv=text_kv)
             x = x + rearrange(read, "b (f n) d -> b f n d", f=frames)
-        x = x + self.audio_cross_attention(x, audio_kv)
+        x = x + self.audio_cross_attention(x, audio, audio_kv)
         return x + gate_mlp * self.ff(self.norm2(x) * (1 + scale_mlp) + shift_mlp)
 
-    def audio_cross_attention(self, x: torch.Tensor, audio_kv: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
-        """Eq. 10 per latent frame: (B, f, n, D) x keys/values (B·(f - 1), hw, D) -> update (B, f, n, D), zero on
-        frame 0."""
+    def audio_cross_attention(self, x: torch.Tensor, audio: torch.Tensor,
+                              audio_kv: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
+        """Eq. 10 per latent frame: (B, f, n, D) x audio (B·(f - 1), hw, D) -> update (B, f, n, D), zero on frame 0."""
         queries = rearrange(x[:, 1:], "b f n d -> (b f) n d")
-        out = self.attn_audio(self.norm_audio(queries), kv=audio_kv)
+        out = self.attn_audio(self.norm_audio(queries), context=audio, kv=audio_kv)
         return F.pad(rearrange(out, "(b f) n d -> b f n d", b=x.shape[0]), (0, 0, 0, 0, 1, 0))  # frame 0: no audio
 
 
 class ClipContext(NamedTuple):
     """What every forward of one clip shares, whatever its flow times: computed once per clip, not once per step.
 
-    The sampler's steps change only z and t; the RoPE tables, the audio latents' keys and values of every block's
-    audio cross-attention and the text's keys and values depend on the clip alone (docs/design.md §8). The
-    reference frame's tokens are not among them: from the first block on they attend to the noisy frames.
+    The sampler's steps change only z and t; the RoPE tables, the projected audio and text, and every block's keys
+    and values of them depend on the clip alone (docs/design.md §8). The reference frame's tokens are not among
+    them: from the first block on they attend to the noisy frames. A forward without a context prepares one without
+    the keys and values, which each block then computes inside its own forward (where FSDP has gathered its
+    weights and checkpointing recomputes them).
     """
 
-    rope: tuple[torch.Tensor, torch.Tensor]                      # (L, D) each
-    audio_kv: tuple[tuple[torch.Tensor, torch.Tensor], ...]      # per block, (B·(f - 1), hw, D) each
-    text_kv: tuple[tuple[torch.Tensor, torch.Tensor], ...] | None  # per block, (B, Lt, D) each
-    text_mask: torch.Tensor | None                               # (B, Lt)
+    rope: tuple[torch.Tensor, torch.Tensor]                          # (L, D) each
+    audio: torch.Tensor                                              # (B·(f - 1), hw, D)
+    text: torch.Tensor | None                                        # (B, Lt, D)
+    text_mask: torch.Tensor | None                                   # (B, Lt)
+    audio_kv: tuple[tuple[torch.Tensor, torch.Tensor], ...] | None   # per block, (B·(f - 1), hw, D) each
+    text_kv: tuple[tuple[torch.Tensor, torch.Tensor], ...] | None    # per block, (B, Lt, D) each
 
 
 class A2VDiT(nn.Module):
@@ -224,23 +231,26 @@ class A2VDiT(nn.Module):
         self.proj_out = nn.Linear(dim, out_channels or in_channels)
 
     def prepare(self, audio: torch.Tensor, height: int, width: int, frame_offset: int = 0,
-                text: torch.Tensor | None = None, text_mask: torch.Tensor | None = None) -> ClipContext:
+                text: torch.Tensor | None = None, text_mask: torch.Tensor | None = None,
+                keys_values: bool = True) -> ClipContext:
         """The clip's share of every forward (:class:`ClipContext`), for ``forward(..., context=...)``.
 
         Args:
             audio: (B, f - 1, hw, da) audio latents C of latent frames 1..f-1.
             height, width: h, w of the latents.
             frame_offset, text, text_mask: as in :meth:`forward`.
+            keys_values: also every block's keys and values (reads each block's weights: not under FSDP).
         """
         frames = audio.shape[1] + 1
         rope = self.rope(video_positions(frames, height, width, frame_offset, device=audio.device))
         projected = rearrange(self.audio_projection(audio), "b f m d -> (b f) m d")
         context, context_mask = self._text(text, text_mask, audio.shape[0])
-        audio_kv = tuple(block.attn_audio.key_value(projected) for block in self.transformer_blocks)
-        text_kv = None
-        if context is not None:
-            text_kv = tuple(block.attn2.key_value(context) for block in self.transformer_blocks)
-        return ClipContext(rope, audio_kv, text_kv, context_mask)
+        audio_kv = text_kv = None
+        if keys_values:
+            audio_kv = tuple(block.attn_audio.key_value(projected) for block in self.transformer_blocks)
+            if context is not None:
+                text_kv = tuple(block.attn2.key_value(context) for block in self.transformer_blocks)
+        return ClipContext(rope, projected, context, context_mask, audio_kv, text_kv)
 
     def forward(self, z: torch.Tensor, t: torch.Tensor, audio: torch.Tensor | None = None, frame_offset: int = 0,
                 text: torch.Tensor | None = None, text_mask: torch.Tensor | None = None,
@@ -264,15 +274,16 @@ class A2VDiT(nn.Module):
             if audio is None or audio.shape[1] != frames - 1:
                 got = "no audio" if audio is None else f"audio of {audio.shape[1]} latent frames"
                 raise ValueError(f"{got}; z has {frames} latent frames (reference + {frames - 1})")
-            context = self.prepare(audio, height, width, frame_offset, text, text_mask)
-        elif context.rope[0].shape[0] != frames * height * width or \
-                context.audio_kv[0][0].shape[0] != batch * (frames - 1):
+            context = self.prepare(audio, height, width, frame_offset, text, text_mask, keys_values=False)
+        elif context.rope[0].shape[0] != frames * height * width or context.audio.shape[0] != batch * (frames - 1):
             raise ValueError(f"the clip context was prepared for other latents than z {tuple(z.shape)}")
         x = self.proj_in(rearrange(z, "b c f h w -> b f (h w) c"))
         temb, embedded = self._timesteps(t)
-        text_kv = context.text_kv or (None,) * len(self.transformer_blocks)
-        for block, audio_kv, block_text_kv in zip(self.transformer_blocks, context.audio_kv, text_kv, strict=True):
-            args = (x, temb, context.rope, audio_kv, block_text_kv, context.text_mask)
+        layers = len(self.transformer_blocks)
+        audio_kv, text_kv = context.audio_kv or (None,) * layers, context.text_kv or (None,) * layers
+        for block, block_audio_kv, block_text_kv in zip(self.transformer_blocks, audio_kv, text_kv, strict=True):
+            args = (x, temb, context.rope, context.audio, context.text, context.text_mask, block_audio_kv,
+                    block_text_kv)
             if self.gradient_checkpointing and torch.is_grad_enabled():
                 x = checkpoint(block, *args, use_reentrant=False)
             else:
