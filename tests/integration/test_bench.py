@@ -4,6 +4,7 @@ import json
 import math
 
 import pytest
+import torch
 
 from readlit.bench.decode import bench_decode
 from readlit.bench.latents import bench_latents
@@ -88,3 +89,32 @@ def test_make_bench_gpu_runs_end_to_end_on_the_cpu_at_tiny_size(tmp_path):
                  "first-clip latency 60 s / 5 s"):
         assert rows[name] > 0
     assert "| backbone s per video, best" in (tmp_path / "gpu_tiny.md").read_text()
+
+
+def test_memory_table_adds_up_and_shards_by_the_gpu_count(tmp_path):
+    """Computed on the meta device: the terms are the parameter count times their bytes, divided by the shards."""
+    from readlit.bench.cli import main
+    from readlit.bench.nets import Geometry, parameter_count
+
+    main(["memory", "--size", "s", "--gpus", "1", "8", "--out", str(tmp_path)])
+    rows = _rows(tmp_path / "memory_s.json")
+    params = parameter_count("s", Geometry())
+    assert rows["parameters"] == pytest.approx(params / 1e9)
+    assert rows["1 GPU: weights + grads + AdamW"] == pytest.approx(16 * params / 1e9)  # 4 + 4 + 2·4 bytes
+    assert rows["8 GPUs: weights + grads + AdamW"] == pytest.approx(2 * params / 1e9)
+    checkpointed = rows["activations with per-block checkpointing"]
+    assert 0 < checkpointed < rows["activations without checkpointing"] / 3
+    assert rows["1 GPU: total per GPU"] == pytest.approx(16 * params / 1e9 + checkpointed + 2 * params / 1e9)
+
+
+def test_saved_bytes_counts_what_fused_attention_keeps_and_no_weights():
+    from torch.nn import functional as F
+
+    from readlit.bench.memory import saved_bytes
+
+    q = torch.zeros(1, 2, 1000, 8, device="meta", requires_grad=True)
+    # q, k, v, output (4 x 16000 floats) and the log-sum-exp (2000 floats), never the 2 x 1000 x 1000 probabilities
+    assert saved_bytes(lambda: F.scaled_dot_product_attention(q, q, q), []) == (4 * 16000 + 2000) * 4
+    linear = torch.nn.Linear(8, 8, device="meta")
+    x = torch.zeros(5, 8, device="meta", requires_grad=True)
+    assert saved_bytes(lambda: linear(x), list(linear.parameters())) == 5 * 8 * 4  # the input, not the weight

@@ -6,14 +6,16 @@
 - ``sampler``: batched vs sequential CFG, Joint vs Split, ANS cost per frame, every speed lever (:mod:`.sampler`);
 - ``backbone``: achieved over measured GEMM FLOP/s, backbone seconds per video (:mod:`.backbone`);
 - ``stream``: first streamed clip for short and long speech, end-to-end shares, decode overlap (:mod:`.stream`);
-- ``gpu``: the paper-scale path in one call (``make bench-gpu``, :mod:`.gpu`).
+- ``gpu``: the paper-scale path in one call (``make bench-gpu``, :mod:`.gpu`);
+- ``memory``: training memory per GPU on 1, 8, 64 GPUs, computed on the meta device (:mod:`.memory`).
 
-The last four print one table and write ``<out>/<name>.json`` and ``<out>/<name>.md``.
+The last five print one table and write ``<out>/<name>.json`` and ``<out>/<name>.md``.
 """
 
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 import torch
 
@@ -62,6 +64,10 @@ def _parser() -> argparse.ArgumentParser:
     gpu.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     gpu.add_argument("--budget", type=float, default=330.0, help="seconds the whole run may take")
     gpu.add_argument("--out", default=str(OUT))
+    memory = commands.add_parser("memory", help="training memory per GPU on 1, 8, 64 GPUs, computed")
+    memory.add_argument("--size", default="ltx2b")
+    memory.add_argument("--gpus", type=int, nargs="+", default=[1, 8, 64])
+    memory.add_argument("--out", default=str(OUT))
     return parser
 
 
@@ -72,6 +78,12 @@ def main(argv: list[str] | None = None) -> None:
         return
     from readlit.bench.nets import Geometry
 
+    if args.what == "memory":
+        from readlit.bench.memory import bench_memory
+
+        report = bench_memory(args.size, Geometry(), tuple(args.gpus))
+        _finish(report, args.out)
+        return
     device = torch.device(args.device)
     if args.what == "gpu":
         from readlit.bench.gpu import SCALES, bench_gpu
@@ -94,7 +106,11 @@ def main(argv: list[str] | None = None) -> None:
             levers = preset(fast_preset(device)) if args.fast else None
             report = bench_stream(args.size, geometry, args.steps, device, args.vae, args.whisper, args.seconds,
                                   args.long_seconds, args.repeats, levers)
-    paths = report.write(args.out)
+    _finish(report, args.out)
+
+
+def _finish(report: Any, out: str) -> None:
+    paths = report.write(out)
     print(report.markdown())
     print("wrote " + " and ".join(str(path) for path in paths))
 
