@@ -13,7 +13,6 @@ its first quarter (mouth r last / first).
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 
