@@ -10,6 +10,8 @@ PYTEST := $(PY) -m pytest
 DATASET ?= synthetic
 DATA ?= hdtf
 ARGS ?=
+# make bench-gpu [SIZE=ltx2b|tiny]
+SIZE ?= ltx2b
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-16s %s\n", $$1, $$2}'
@@ -34,6 +36,16 @@ test-gpu: $(STAMP) ## GPU tier (needs CUDA)
 demo: $(STAMP) ## the pipeline on synthetic talking heads, on this CPU; report in logs/demo/
 	$(PY) experiments/demo/run.py $(ARGS)
 
+bench-gpu: ## every GPU check in one call, paper scale, random weights (SIZE=tiny: CPU); experiments/bench/README.md
+	SIZE=$(SIZE) PY=$(PY) bash experiments/bench/gpu.sh
+
+gpu-wheels: $(STAMP) ## fetch the wheels bench-gpu installs on a GPU machine without a registry, into .whl/
+	mkdir -p .whl
+	grep -v '^#' experiments/bench/gpu_wheels.txt | xargs $(PY) -m pip download --quiet --no-deps --only-binary=:all: \
+		--python-version 3.12 --implementation cp --platform manylinux_2_28_x86_64 --platform manylinux_2_27_x86_64 \
+		--platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 -d .whl
+	$(PY) -m pip wheel --quiet --no-deps antlr4-python3-runtime==4.9.3 -w .whl
+
 mutation: $(STAMP) ## mutation check of the core math: every one-line bug in tests/mutation must fail a test (~10 min)
 	$(PY) tests/mutation/run_mutants.py
 
@@ -53,4 +65,4 @@ eval: $(STAMP) ## generate the test split and score it: make eval DATASET=mead [
 clean-logs: ## remove logs/
 	rm -rf logs
 
-.PHONY: help install test test-slow test-gpu mutation demo lint train-speechae preprocess eval clean-logs
+.PHONY: help install test test-slow test-gpu bench-gpu gpu-wheels mutation demo lint train-speechae preprocess eval clean-logs

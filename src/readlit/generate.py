@@ -3,6 +3,7 @@
 Any common image and audio file, any audio length (shorter than one clip to many minutes): the video lasts as
 long as the audio (within one frame) and carries it as its sound track. The sampler is the ANS sampler
 (``sampler.steps``, ``sampler.guidance.mode=split|joint|none``, scales); the same seed gives the same video.
+``speed=fast`` (CUDA) or ``speed=fast_cpu`` pulls the speed levers (:mod:`readlit.sampling.speed`).
 Bad input (missing or unreadable files, silent-empty audio, a checkpoint of another stage, an output that cannot
 be written, a device this machine lacks) stops with one ``error:`` line and exit code 2, and no mp4 is left.
 """
@@ -67,6 +68,7 @@ def generate(cfg: DictConfig) -> dict[str, Any]:
         if not Path(cfg[key]).expanduser().is_file():
             raise DataError(f"{'audio' if key == 'speech' else key}={cfg[key]}: no such file")
     pipeline = TalkingHeadPipeline.from_checkpoint(cfg.ckpt, device, ema=cfg.ema, vae_path=cfg.vae_path)
+    pipeline = pipeline.with_speed(instantiate(cfg.speed))
     image = load_image(cfg.image, pipeline.size)
     waveform = load_audio(cfg.speech, pipeline.sample_rate)
     if waveform.numel() == 0:

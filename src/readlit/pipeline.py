@@ -34,6 +34,8 @@ from readlit.nn.audio_encoder import build_audio_encoder
 from readlit.sampling.ans_sampler import ANSSampler, clip_starts, padded_length
 from readlit.sampling.baselines import independent_clips, overlap_fuse
 from readlit.sampling.cfg import Velocity
+from readlit.sampling.speed import SpeedLevers
+from readlit.utils.ahead import run_ahead
 from readlit.vae import VideoVAE
 
 METHODS = ("ans", "independent", "fuse")
@@ -86,6 +88,7 @@ class TalkingHeadPipeline:
         clip_frames: latent frames per clip the model was trained on (the sampler's default).
         time_shift: the shift rule of the model's training times (the sampler's schedule shares it).
         fps, sample_rate: video frame rate and audio sample rate.
+        overlap_decode: when streaming, denoise clip j + 1 while clip j is decoded (``speed.overlap_decode``).
     """
 
     vae: VideoVAE
@@ -97,6 +100,7 @@ class TalkingHeadPipeline:
     time_shift: TimeShift | None = None
     fps: int = 25
     sample_rate: int = 16000
+    overlap_decode: bool = False
 
     @classmethod
     def from_checkpoint(cls, path: str | Path, device: str | torch.device = "cpu", ema: bool = True,
@@ -131,6 +135,11 @@ class TalkingHeadPipeline:
         return cls(vae.to(device), frontend.to(device), audio.to(device).eval(), net.to(device).eval(),
                    size=header.size, clip_frames=header.clip_frames, time_shift=TimeShift(**header.time_shift))
 
+    def with_speed(self, levers: SpeedLevers) -> TalkingHeadPipeline:
+        """A copy of this pipeline (sharing its weights) with speed levers pulled (:mod:`readlit.sampling.speed`)."""
+        levers.check_device(next(self.vae.parameters()).device)
+        return replace(self, velocity=levers.velocity(self.velocity), overlap_decode=levers.overlap_decode)
+
     def sampler_for(self, sampler: ANSSampler) -> ANSSampler:
         """``sampler`` with the model's training clip length and time shift where it names none."""
         if sampler.clip_frames is None:
@@ -164,7 +173,8 @@ class TalkingHeadPipeline:
         z_ref, audio = self._conditions(image, waveform, plan, device)
         noise = self._noise(z_ref, plan, generator)
         previous = None
-        for span, latents in sampler.stream(self.velocity, z_ref, audio, noise):
+        clips = sampler.stream(self.velocity, z_ref, audio, noise)
+        for span, latents in run_ahead(clips, device) if self.overlap_decode else clips:
             if span.start >= plan.latent_frames:
                 return
             context = latents if previous is None else torch.cat([previous, latents], dim=2)

@@ -143,3 +143,43 @@ def test_cli_bad_input_is_one_line_and_exit_2(tmp_path, args, expected):
     errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
     assert len(errors) == 1 and expected in errors[0], result.stderr[-2000:]
     assert "Traceback" not in result.stderr and not out.exists()
+
+
+def test_the_cache_streams_from_a_url_as_webdataset_shards_with_every_item_equal(built, tmp_path):
+    """A local folder stands in for object storage: read through fsspec from a file:// URL, as s3:// would be."""
+    pytest.importorskip("webdataset")
+    from readlit.data.latent_stream import LatentStream, export_webdataset, main
+
+    export_webdataset(built, tmp_path / "bucket")
+    first = tree_bytes(tmp_path / "bucket")
+    main([str(built), str(tmp_path / "again")])
+    assert tree_bytes(tmp_path / "again") == first  # deterministic tars: the same cache, the same bytes
+    manifest = latent_cache.read_manifest(built)
+    assert sorted(first) == ["manifest.json"] + sorted(
+        f"{split}/shard-{i:05d}.tar" for split, info in manifest["splits"].items() for i in range(len(info["shards"])))
+    url = (tmp_path / "bucket").as_uri()
+    for split in ("train", "val"):
+        cached, streamed = latent_cache.LatentShardDataset(built, split), list(LatentStream(url, split))
+        assert len(streamed) == len(cached)
+        for index, item in enumerate(streamed):
+            expected = cached[index]
+            assert item.keys() == expected.keys() and item["clip_id"] == expected["clip_id"]
+            for key, value in expected.items():
+                assert torch.equal(item[key], value) if torch.is_tensor(value) else item[key] == value
+    shuffled = [item["clip_id"] for item in LatentStream(url, "train", shuffle=8, seed=1)]
+    assert sorted(shuffled) == sorted(item["clip_id"] for item in latent_cache.LatentShardDataset(built, "train"))
+
+
+def test_datamodule_trains_from_a_streamed_cache(built, tmp_path):
+    pytest.importorskip("webdataset")
+    from readlit.data.latent_stream import export_webdataset
+
+    url = export_webdataset(built, tmp_path / "bucket").as_uri()
+    module, _ = datamodule(tmp_path, f"data.latents={url}", "data.batch_size=2")
+    batch = next(iter(module.train_dataloader()))
+    assert batch["latents"].shape == (2, 32, 3, 8, 8) and batch["fps"].tolist() == [25, 25]
+    assert module.frontend is None
+    with pytest.raises(ConfigError, match=r"data.num_frames: cache 17, config 25"):
+        datamodule(tmp_path, f"data.latents={url}", "data.num_frames=25")
+    with pytest.raises(DataError, match=r"data.latents=file://.*nowhere: cannot read"):
+        datamodule(tmp_path, f"data.latents={(tmp_path / 'nowhere').as_uri()}")

@@ -113,10 +113,9 @@ def trained_audio_net() -> A2VDiT:
 
 
 def block_inputs(frames: int):
-    """Video tokens (B, L, 16), AdaLN modulation (B, L, 96) and audio latents (B, frames - 1, HW, DA)."""
+    """Video tokens (B, f, n, 16), AdaLN modulation per token (B, f, n, 96), audio latents (B, f - 1, HW, DA)."""
     g = torch.Generator().manual_seed(2)
-    tokens = frames * H * W
-    return (torch.randn(B, tokens, 16, generator=g), torch.randn(B, tokens, 6 * 16, generator=g),
+    return (torch.randn(B, frames, H * W, 16, generator=g), torch.randn(B, frames, H * W, 6 * 16, generator=g),
             torch.randn(B, frames - 1, HW, DA, generator=g))
 
 
@@ -128,12 +127,12 @@ def test_audio_of_frame_k_reaches_only_frame_k():
     x, temb, audio = block_inputs(frames)
     rope = net.rope(video_positions(frames, H, W))
     with torch.no_grad():
-        before = block(x, temb, rope, net.audio_projection(audio), None, None)
+        before = block(x, temb, rope, net.prepare(audio, H, W).audio, None, None)  # (B, f, n, D)
         for k in range(1, frames):
             changed = audio.clone()
             changed[:, k - 1] += 1.0  # C_k belongs to latent frame k (the audio starts at frame 1)
-            after = block(x, temb, rope, net.audio_projection(changed), None, None)
-            difference = rearrange(after - before, "b (f n) d -> f (b n d)", f=frames).abs().amax(dim=1)
+            after = block(x, temb, rope, net.prepare(changed, H, W).audio, None, None)
+            difference = rearrange(after - before, "b f n d -> f (b n d)").abs().amax(dim=1)
             assert difference[k] > 1e-3, k
             assert difference[torch.arange(frames) != k].max() == 0, (k, difference)
 
@@ -145,13 +144,12 @@ def test_audio_cross_attention_is_eq_10_for_every_frame():
     block = net.transformer_blocks[0]
     x, _, audio = block_inputs(frames)
     with torch.no_grad():
-        audio = net.audio_projection(audio)
-        update = rearrange(block.audio_cross_attention(x, audio), "b (f n) d -> b f n d", f=frames)
-        tokens = rearrange(x, "b (f n) d -> b f n d", f=frames)
+        audio = net.audio_projection(audio)  # (B, f - 1, HW, D)
+        update = block.audio_cross_attention(x, rearrange(audio, "b f m d -> (b f) m d"))  # (B, f, n, D)
         assert update[:, 0].abs().max() == 0
         for k in range(1, frames):
             for b in range(B):
-                alone = block.attn_audio(block.norm_audio(tokens[b:b + 1, k]), context=audio[b:b + 1, k - 1])
+                alone = block.attn_audio(block.norm_audio(x[b:b + 1, k]), context=audio[b:b + 1, k - 1])
                 torch.testing.assert_close(update[b:b + 1, k], alone, rtol=0, atol=1e-6)
 
 
@@ -235,3 +233,25 @@ def test_flops_on_meta_device_match_the_hand_count(text):
         block += attention(tokens, text_tokens)
         shared = linear(text_tokens, caption, dim) + linear(text_tokens, dim, dim)
     assert flops == batch * (sample + layers * block) + shared
+
+
+@pytest.mark.parametrize("text", ["off", "embeddings"])
+def test_a_prepared_clip_context_gives_the_plain_forward_at_every_step(text):
+    """Hoisting: the RoPE tables and the audio and text keys/values, computed once, serve every step exactly."""
+    torch.manual_seed(0)
+    net = A2VDiT(in_channels=8, num_attention_heads=2, attention_head_dim=8, num_layers=2, audio_dim=DA, text=text,
+                 caption_channels=16, cross_attention_dim=16).eval()
+    for block in net.transformer_blocks:  # a trained audio branch, so the audio keys and values matter
+        torch.nn.init.normal_(block.attn_audio.to_out[0].weight, std=0.2)
+    z, _, words, mask, audio = inputs()
+    words, mask = (words, mask) if text == "embeddings" else (None, None)
+    with torch.no_grad():
+        context = net.prepare(audio, H, W, frame_offset=3, text=words, text_mask=mask)
+        for step in range(3):  # one context, several steps with their own latents and times
+            z_step, t = z + step, torch.rand(B, F)
+            plain = net(z_step, t, audio, frame_offset=3, text=words, text_mask=mask)
+            assert torch.equal(net(z_step, t, context=context), plain)
+        assert not torch.equal(net(z, t, context=net.prepare(audio + 1, H, W, 3, words, mask)),
+                               net(z, t, context=context))
+        with pytest.raises(ValueError, match="prepared for other latents"):
+            net(z[:1], t[:1], context=context)

@@ -171,6 +171,48 @@ def test_split_cfg_is_one_batched_forward_equal_to_the_three_forward_formula():
     torch.testing.assert_close(guided, (1 - 2 - 6) * uncond + 2 * ref_only + 6 * full, rtol=0, atol=1e-5)
 
 
+@pytest.mark.parametrize("mode", ["joint", "split"])
+def test_cfg_branches_one_forward_each_equal_the_batched_forward(mode):
+    model, z_ref, audio, noise = Toy(), *inputs(4)
+    z = torch.cat([z_ref, noise], dim=2)
+    t = torch.rand(2, 5, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        batched = Guidance(mode, 6.0, 2.0)(model, z, t, audio)
+        sequential = Guidance(mode, 6.0, 2.0, batched=False)(model, z, t, audio)
+    branches = len(Guidance(mode).branches)
+    assert model.batches == [2 * branches] + [2] * branches
+    torch.testing.assert_close(sequential, batched, rtol=1e-6, atol=1e-6)
+
+
+def _tiny_dit():
+    from readlit.nn.a2v_dit import A2VDiT
+
+    torch.manual_seed(0)
+    net = A2VDiT(in_channels=C, num_attention_heads=2, attention_head_dim=8, num_layers=2, audio_dim=DA).eval()
+    for block in net.transformer_blocks:  # a trained audio branch, so the hoisted audio keys/values matter
+        torch.nn.init.normal_(block.attn_audio.to_out[0].weight, std=0.2)
+    return net
+
+
+@pytest.mark.parametrize("batched", [True, False])
+def test_hoisting_the_clip_context_samples_exactly_the_plain_path(batched):
+    plain = ANSSampler(steps=3, clip_frames=3, guidance=Guidance("split", batched=batched), shift=TimeShift(mu=0.5))
+    hoisted = ANSSampler(steps=3, clip_frames=3, guidance=Guidance("split", batched=batched), shift=TimeShift(mu=0.5),
+                         hoist=True)
+    net, (z_ref, audio, noise) = _tiny_dit(), inputs(padded_length(5, 3))
+    prepared = []
+    net.prepare = lambda *args, prepare=net.prepare, **kwargs: prepared.append(1) or prepare(*args, **kwargs)
+    groups = 1 if batched else 3
+    with torch.no_grad():
+        expected = plain.sample(net, z_ref, audio, noise)
+        assert len(prepared) == 2 * 3 * groups  # the plain forward prepares its clip in every step
+        prepared.clear()
+        assert torch.equal(hoisted.sample(net, z_ref, audio, noise), expected)
+    assert len(prepared) == 2 * groups  # once per clip (and per forward group), not per step
+    with pytest.raises(ConfigError, match="sampler.hoist=true needs"):
+        hoisted.sample(Toy(), z_ref, audio, noise)
+
+
 def test_joint_cfg_matches_eq_16():
     model, guidance = Toy(), Guidance("joint", audio_scale=4.0)
     z_ref, audio, noise = inputs(3)

@@ -68,7 +68,8 @@ def test_score_run_scores_times_and_controls_every_case(cases):
     seams = [9, 17, 25, 33]  # each later clip's first new frame: 1 + 8 * (start of its second latent frame - 1)
     spans = heldout.clip_spans(FRAMES, CLIP, 1, 8)
     assert run["settings"] == {"frames": FRAMES, "steps": 3, "method": "ans", "seed": 7, "clip_frames": CLIP,
-                               "clips": 5, "guidance": {"mode": "joint", "audio_scale": 4.0, "ref_scale": 2.0}}
+                               "clips": 5, "guidance": {"mode": "joint", "audio_scale": 4.0, "ref_scale": 2.0,
+                                                           "batched": True}}
     # each case: its own audio with seed 7 + k, then the control: the next case's audio, same seed
     assert pipeline.calls == [call for k, case in enumerate(cases) for call in (
         (case.face.index, case.face.index, "ans", 7 + k),

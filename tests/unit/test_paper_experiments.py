@@ -30,8 +30,10 @@ def test_fig3_runs_every_step_count_under_both_cfgs_after_an_untimed_warm_up(tmp
         for n in ("2", "3"):
             assert results[mode][n]["settings"]["steps"] == int(n)
             assert results[mode][n]["summary"]["lip_sync"] > 0.95  # the oracle draws the truth
-    assert results["joint"]["2"]["settings"]["guidance"] == {"mode": "joint", "audio_scale": 5.0, "ref_scale": 2.0}
-    assert results["split"]["2"]["settings"]["guidance"] == {"mode": "split", "audio_scale": 6.0, "ref_scale": 2.0}
+    assert results["joint"]["2"]["settings"]["guidance"] == {"mode": "joint", "audio_scale": 5.0, "ref_scale": 2.0,
+                                                                  "batched": True}
+    assert results["split"]["2"]["settings"]["guidance"] == {"mode": "split", "audio_scale": 6.0, "ref_scale": 2.0,
+                                                                  "batched": True}
     text = fig3.report(results, "x.ckpt", FRAMES, 5.0)
     assert text.count("| Joint-CFG |") == 2 and text.count("| Split-CFG |") == 2
     ratio = np.mean([fig3.split_joint_ratio(results, n) for n in ("2", "3")])

@@ -115,14 +115,15 @@ class CachedAVDataModule(SplitDataModule):
         use_cached_whisper: read the cache's ``whisper.npy`` when present (false: recompute at set-up).
         batch_size, num_workers, shuffle, pin_memory: DataLoader settings (shuffle: train only).
         latents: read the splits from this latent cache instead (see :class:`~readlit.data.base.SplitDataModule`).
+        stream_shuffle: shuffle buffer of a latent cache streamed from a URL.
     """
 
     def __init__(self, root: str, name: str, size: int, fps: int, sample_rate: int, num_frames: int,
                  clip_stride: int, ref_distance: int, return_video: bool, splits: dict[str, str],
                  audio_frontend: Callable[[], WhisperFrontEnd] | None, use_cached_whisper: bool,
                  batch_size: int, num_workers: int = 0, shuffle: bool = True, pin_memory: bool = False,
-                 latents: str | None = None):
-        super().__init__(batch_size, num_workers, shuffle, pin_memory, latents)
+                 latents: str | None = None, stream_shuffle: int = 256):
+        super().__init__(batch_size, num_workers, shuffle, pin_memory, latents, stream_shuffle)
         check_frame_count(num_frames)
         self.name = name
         self.cache = self._open(Path(root), name)

@@ -6,9 +6,10 @@ import numpy as np
 import torch
 from einops import rearrange
 from lightning import LightningDataModule
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, IterableDataset
 
 from readlit.data.latent_cache import LatentShardDataset, check_item_settings, read_manifest
+from readlit.data.latent_stream import LatentStream, is_stream
 
 
 def to_video(frames: np.ndarray) -> torch.Tensor:
@@ -24,17 +25,20 @@ class SplitDataModule(LightningDataModule):
     With ``latents`` (a folder written by ``python -m readlit.preprocess stage=latents``) the splits are read
     from that latent cache instead: batches are :class:`~readlit.data.batch.LatentBatch`, with ``latents`` and
     ``ref_latent`` in place of ``video`` and ``ref``. The cache must have been built for the same clips
-    (:meth:`item_settings`).
+    (:meth:`item_settings`). A URL (``s3://...``, ``file://...``) streams an exported cache from object storage
+    instead (:mod:`readlit.data.latent_stream`); its train split is shuffled within a buffer of ``stream_shuffle``.
 
     Args:
         batch_size, num_workers, shuffle, pin_memory: DataLoader settings.
-        latents: a latent cache folder (config key ``data.latents``), or None to make items from the data.
+        latents: a latent cache folder or a streamed cache's URL (config key ``data.latents``), or None to make
+            items from the data.
+        stream_shuffle: items in the shuffle buffer of a streamed train split.
     """
 
     def __init__(self, batch_size: int, num_workers: int = 0, shuffle: bool = True, pin_memory: bool = False,
-                 latents: str | None = None):
+                 latents: str | None = None, stream_shuffle: int = 256):
         super().__init__()
-        self.latents = latents
+        self.latents, self.stream_shuffle = latents, stream_shuffle
         self.loader_args = dict(batch_size=batch_size, num_workers=num_workers, pin_memory=pin_memory,
                                 persistent_workers=num_workers > 0)
         self.shuffle = shuffle
@@ -45,13 +49,21 @@ class SplitDataModule(LightningDataModule):
         raise NotImplementedError
 
     def setup_latents(self, splits: tuple[str, ...]) -> None:
-        """Fill ``self.datasets`` for ``splits`` from the latent cache ``self.latents``."""
+        """Fill ``self.datasets`` for ``splits`` from the latent cache ``self.latents`` (a folder or a URL)."""
+        if is_stream(self.latents):
+            for split in splits:
+                shuffle = self.stream_shuffle if self.shuffle and split == "train" else 0
+                stream = self.datasets.setdefault(split, LatentStream(self.latents, split, shuffle))
+            check_item_settings(stream.manifest, self.item_settings(), self.latents)
+            return
         check_item_settings(read_manifest(self.latents), self.item_settings(), self.latents)
         for split in splits:
             self.datasets.setdefault(split, LatentShardDataset(self.latents, split))
 
     def _loader(self, split: str) -> DataLoader:
-        return DataLoader(self.datasets[split], shuffle=self.shuffle and split == "train", **self.loader_args)
+        dataset = self.datasets[split]
+        shuffle = self.shuffle and split == "train" and not isinstance(dataset, IterableDataset)  # streams shuffle
+        return DataLoader(dataset, shuffle=shuffle, **self.loader_args)
 
     def train_dataloader(self) -> DataLoader:
         return self._loader("train")

@@ -147,6 +147,7 @@ class SyntheticDataModule(SplitDataModule):
             a config problem elsewhere is reported before a model is loaded), or None.
         batch_size, num_workers, shuffle, pin_memory: DataLoader settings (shuffle: train only).
         latents: read the splits from this latent cache instead (see :class:`~readlit.data.base.SplitDataModule`).
+        stream_shuffle: shuffle buffer of a latent cache streamed from a URL.
         Other arguments as in :class:`SyntheticTalkingHeads`.
     """
 
@@ -154,8 +155,9 @@ class SyntheticDataModule(SplitDataModule):
                  session_seconds: float, num_frames: int, clip_stride: int, size: int, fps: int,
                  sample_rate: int, return_video: bool, ref_distance: int,
                  audio_frontend: Callable[[], WhisperFrontEnd] | None, batch_size: int, num_workers: int = 0,
-                 shuffle: bool = True, pin_memory: bool = False, latents: str | None = None, past_frames: int = 0):
-        super().__init__(batch_size, num_workers, shuffle, pin_memory, latents)
+                 shuffle: bool = True, pin_memory: bool = False, latents: str | None = None, past_frames: int = 0,
+                 stream_shuffle: int = 256):
+        super().__init__(batch_size, num_workers, shuffle, pin_memory, latents, stream_shuffle)
         check_frame_count(num_frames)
         unknown = set(identities) - set(SPLITS)
         if unknown or any(identities.get(split, 0) < 1 for split in SPLITS):

@@ -31,17 +31,23 @@ MANIFEST = "manifest.json"
 
 
 class TimedVelocity(torch.nn.Module):
-    """Wraps the backbone and adds up the wall time of its forwards (synchronised on GPU)."""
+    """Wraps the backbone and adds up the wall time of its forwards and clip preparations (synchronised on GPU)."""
 
     def __init__(self, net: Any):
         super().__init__()
         self.net, self.seconds = net, 0.0
 
-    def forward(self, *args: Any) -> torch.Tensor:
+    def forward(self, *args: Any, **kwargs: Any) -> torch.Tensor:
+        return self._timed(self.net, *args, **kwargs)
+
+    def prepare(self, *args: Any, **kwargs: Any) -> Any:
+        return self._timed(self.net.prepare, *args, **kwargs)
+
+    def _timed(self, call: Any, *args: Any, **kwargs: Any) -> Any:
         start = time.perf_counter()
-        out = self.net(*args)
-        if out.is_cuda:
-            torch.cuda.synchronize(out.device)
+        out = call(*args, **kwargs)
+        if torch.cuda.is_initialized():
+            torch.cuda.synchronize()
         self.seconds += time.perf_counter() - start
         return out
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import math
+from typing import NamedTuple
 
 import torch
 from einops import rearrange, repeat
@@ -118,36 +119,61 @@ class A2VBlock(nn.Module):
         self.scale_shift_table = nn.Parameter(torch.randn(6, dim) / dim**0.5)
 
     def forward(self, x: torch.Tensor, temb: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor],
-                audio: torch.Tensor, text: torch.Tensor | None, text_mask: torch.Tensor | None) -> torch.Tensor:
+                audio: torch.Tensor, text: torch.Tensor | None, text_mask: torch.Tensor | None,
+                audio_kv: tuple[torch.Tensor, torch.Tensor] | None = None,
+                text_kv: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
         """Update the video tokens.
 
         Args:
-            x: (B, L, D) video tokens, frame-major (f h w).
-            temb: (B, L, 6D) AdaLN-single modulation of each token's timestep.
+            x: (B, f, n, D) video tokens, n = h·w tokens per latent frame (attention sees them as L = f·n).
+            temb: (B, f, 1, 6D) AdaLN-single modulation of each frame's timestep, broadcast over its tokens, or
+                (B, f, n, 6D) per token.
             rope: (cos, sin), each (L, D).
-            audio: (B, f - 1, hw, D) projected audio latents of latent frames 1..f-1.
+            audio: (B·(f - 1), hw, D) projected audio latents of frames 1..f-1, one row of the batch per frame.
             text: (B, Lt, D) projected text, or None without text cross-attention.
             text_mask: (B, Lt) 1 = attend, or None.
+            audio_kv, text_kv: this block's keys and values of ``audio`` and ``text``, computed beforehand
+                (:meth:`A2VDiT.prepare`); None computes them here.
 
         Returns:
-            (B, L, D).
+            (B, f, n, D).
         """
-        modulation = rearrange(temb, "b n (k d) -> b n k d", k=6) + self.scale_shift_table
-        shift_msa, scale_msa, gate_msa, shift_mlp, scale_mlp, gate_mlp = modulation.unbind(dim=2)
-        x = x + gate_msa * self.attn1(self.norm1(x) * (1 + scale_msa) + shift_msa, rope=rope)
+        modulation = rearrange(temb, "b f n (k d) -> b f n k d", k=6) + self.scale_shift_table
+        shift_msa, scale_msa, gate_msa, shift_mlp, scale_mlp, gate_mlp = modulation.unbind(dim=3)
+        frames = x.shape[1]
+        attended = self.attn1(rearrange(self.norm1(x) * (1 + scale_msa) + shift_msa, "b f n d -> b (f n) d"),
+                              rope=rope)
+        x = x + gate_msa * rearrange(attended, "b (f n) d -> b f n d", f=frames)
         if self.attn2 is not None:
-            x = x + self.attn2(x, context=text, mask=text_mask)
-        x = x + self.audio_cross_attention(x, audio)
+            read = self.attn2(rearrange(x, "b f n d -> b (f n) d"), context=text, mask=text_mask, kv=text_kv)
+            x = x + rearrange(read, "b (f n) d -> b f n d", f=frames)
+        x = x + self.audio_cross_attention(x, audio, audio_kv)
         return x + gate_mlp * self.ff(self.norm2(x) * (1 + scale_mlp) + shift_mlp)
 
-    def audio_cross_attention(self, x: torch.Tensor, audio: torch.Tensor) -> torch.Tensor:
-        """Eq. 10 per latent frame: (B, L, D) x (B, f - 1, hw, D) -> update (B, L, D), zero on frame 0."""
-        batch, frames = audio.shape[0], audio.shape[1] + 1
-        tokens = rearrange(x, "b (f n) d -> b f n d", f=frames)
-        queries = rearrange(tokens[:, 1:], "b f n d -> (b f) n d")
-        out = self.attn_audio(self.norm_audio(queries), context=rearrange(audio, "b f m d -> (b f) m d"))
-        out = F.pad(rearrange(out, "(b f) n d -> b f n d", b=batch), (0, 0, 0, 0, 1, 0))  # frame 0: no audio
-        return rearrange(out, "b f n d -> b (f n) d")
+    def audio_cross_attention(self, x: torch.Tensor, audio: torch.Tensor,
+                              audio_kv: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
+        """Eq. 10 per latent frame: (B, f, n, D) x audio (B·(f - 1), hw, D) -> update (B, f, n, D), zero on frame 0."""
+        queries = rearrange(x[:, 1:], "b f n d -> (b f) n d")
+        out = self.attn_audio(self.norm_audio(queries), context=audio, kv=audio_kv)
+        return F.pad(rearrange(out, "(b f) n d -> b f n d", b=x.shape[0]), (0, 0, 0, 0, 1, 0))  # frame 0: no audio
+
+
+class ClipContext(NamedTuple):
+    """What every forward of one clip shares, whatever its flow times: computed once per clip, not once per step.
+
+    The sampler's steps change only z and t; the RoPE tables, the projected audio and text, and every block's keys
+    and values of them depend on the clip alone (docs/design.md §8). The reference frame's tokens are not among
+    them: from the first block on they attend to the noisy frames. A forward without a context prepares one without
+    the keys and values, which each block then computes inside its own forward (where FSDP has gathered its
+    weights and checkpointing recomputes them).
+    """
+
+    rope: tuple[torch.Tensor, torch.Tensor]                          # (L, D) each
+    audio: torch.Tensor                                              # (B·(f - 1), hw, D)
+    text: torch.Tensor | None                                        # (B, Lt, D)
+    text_mask: torch.Tensor | None                                   # (B, Lt)
+    audio_kv: tuple[tuple[torch.Tensor, torch.Tensor], ...] | None   # per block, (B·(f - 1), hw, D) each
+    text_kv: tuple[tuple[torch.Tensor, torch.Tensor], ...] | None    # per block, (B, Lt, D) each
 
 
 class A2VDiT(nn.Module):
@@ -204,8 +230,31 @@ class A2VDiT(nn.Module):
         self.norm_out = nn.LayerNorm(dim, eps=1e-6, elementwise_affine=False)
         self.proj_out = nn.Linear(dim, out_channels or in_channels)
 
-    def forward(self, z: torch.Tensor, t: torch.Tensor, audio: torch.Tensor, frame_offset: int = 0,
-                text: torch.Tensor | None = None, text_mask: torch.Tensor | None = None) -> torch.Tensor:
+    def prepare(self, audio: torch.Tensor, height: int, width: int, frame_offset: int = 0,
+                text: torch.Tensor | None = None, text_mask: torch.Tensor | None = None,
+                keys_values: bool = True) -> ClipContext:
+        """The clip's share of every forward (:class:`ClipContext`), for ``forward(..., context=...)``.
+
+        Args:
+            audio: (B, f - 1, hw, da) audio latents C of latent frames 1..f-1.
+            height, width: h, w of the latents.
+            frame_offset, text, text_mask: as in :meth:`forward`.
+            keys_values: also every block's keys and values (reads each block's weights: not under FSDP).
+        """
+        frames = audio.shape[1] + 1
+        rope = self.rope(video_positions(frames, height, width, frame_offset, device=audio.device))
+        projected = rearrange(self.audio_projection(audio), "b f m d -> (b f) m d")
+        context, context_mask = self._text(text, text_mask, audio.shape[0])
+        audio_kv = text_kv = None
+        if keys_values:
+            audio_kv = tuple(block.attn_audio.key_value(projected) for block in self.transformer_blocks)
+            if context is not None:
+                text_kv = tuple(block.attn2.key_value(context) for block in self.transformer_blocks)
+        return ClipContext(rope, projected, context, context_mask, audio_kv, text_kv)
+
+    def forward(self, z: torch.Tensor, t: torch.Tensor, audio: torch.Tensor | None = None, frame_offset: int = 0,
+                text: torch.Tensor | None = None, text_mask: torch.Tensor | None = None,
+                context: ClipContext | None = None) -> torch.Tensor:
         """Predict the velocity of every latent frame.
 
         Args:
@@ -215,36 +264,43 @@ class A2VDiT(nn.Module):
             frame_offset: global index of this clip's first frame after the reference (RoPE positions).
             text: (B, Lt, Dt) text embeddings (``text="embeddings"`` only).
             text_mask: (B, Lt) 1 for real text tokens, 0 for padding.
+            context: :meth:`prepare` of this clip, instead of ``audio``, ``frame_offset`` and the text.
 
         Returns:
             v: (B, C, f, h, w).
         """
         batch, _, frames, height, width = z.shape
-        if audio.shape[1] != frames - 1:
-            raise ValueError(f"audio has {audio.shape[1]} latent frames; z has {frames} (reference + {frames - 1})")
-        x = self.proj_in(rearrange(z, "b c f h w -> b (f h w) c"))
-        temb, embedded = self._timesteps(t, height * width)
-        rope = self.rope(video_positions(frames, height, width, frame_offset, device=z.device))
-        context, context_mask = self._text(text, text_mask, batch)
-        audio = self.audio_projection(audio)
-        for block in self.transformer_blocks:
-            args = (x, temb, rope, audio, context, context_mask)
+        if context is None:
+            if audio is None or audio.shape[1] != frames - 1:
+                got = "no audio" if audio is None else f"audio of {audio.shape[1]} latent frames"
+                raise ValueError(f"{got}; z has {frames} latent frames (reference + {frames - 1})")
+            context = self.prepare(audio, height, width, frame_offset, text, text_mask, keys_values=False)
+        elif context.rope[0].shape[0] != frames * height * width or context.audio.shape[0] != batch * (frames - 1):
+            raise ValueError(f"the clip context was prepared for other latents than z {tuple(z.shape)}")
+        x = self.proj_in(rearrange(z, "b c f h w -> b f (h w) c"))
+        temb, embedded = self._timesteps(t)
+        layers = len(self.transformer_blocks)
+        audio_kv, text_kv = context.audio_kv or (None,) * layers, context.text_kv or (None,) * layers
+        for block, block_audio_kv, block_text_kv in zip(self.transformer_blocks, audio_kv, text_kv, strict=True):
+            args = (x, temb, context.rope, context.audio, context.text, context.text_mask, block_audio_kv,
+                    block_text_kv)
             if self.gradient_checkpointing and torch.is_grad_enabled():
                 x = checkpoint(block, *args, use_reentrant=False)
             else:
                 x = block(*args)
-        shift, scale = (self.scale_shift_table + rearrange(embedded, "b n d -> b n 1 d")).unbind(dim=2)
+        shift, scale = (self.scale_shift_table + rearrange(embedded, "b f n d -> b f n 1 d")).unbind(dim=3)
         v = self.proj_out(self.norm_out(x) * (1 + scale) + shift)
-        return rearrange(v, "b (f h w) c -> b c f h w", f=frames, h=height)
+        return rearrange(v, "b f (h w) c -> b c f h w", h=height)
 
-    def _timesteps(self, t: torch.Tensor, tokens_per_frame: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """Per-token AdaLN modulation (B, L, 6D) and embedding (B, L, D); a per-frame t is embedded once per frame."""
+    def _timesteps(self, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """AdaLN modulation (B, f, 1, 6D) and embedding (B, f, 1, D) of per-frame times (B, f), embedded once per
+        frame and broadcast over its tokens; per-token times (B, f, h, w) give (B, f, h·w, ·)."""
         per_frame = t.ndim == 2
         flat = rearrange(t, "b f -> (b f)") if per_frame else rearrange(t, "b f h w -> (b f h w)")
         temb, embedded = self.time_embed(flat * self.timestep_scale)
-        if per_frame:
-            return (repeat(a, "(b f) d -> b (f n) d", b=t.shape[0], n=tokens_per_frame) for a in (temb, embedded))
-        return (rearrange(a, "(b n) d -> b n d", b=t.shape[0]) for a in (temb, embedded))
+        pattern = "(b f n) d -> b f n d"
+        sizes = dict(b=t.shape[0], f=t.shape[1]) if not per_frame else dict(b=t.shape[0], n=1)
+        return rearrange(temb, pattern, **sizes), rearrange(embedded, pattern, **sizes)
 
     def _text(self, text: torch.Tensor | None, text_mask: torch.Tensor | None,
               batch: int) -> tuple[torch.Tensor | None, torch.Tensor | None]:

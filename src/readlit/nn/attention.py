@@ -44,9 +44,18 @@ class Attention(nn.Module):
             nn.init.zeros_(self.to_out[0].weight)
             nn.init.zeros_(self.to_out[0].bias)
 
+    def key_value(self, source: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Keys (normalised) and values of a source (B, M, Dc): each (B, M, inner).
+
+        A cross-attention whose context is fixed for a whole clip (the audio, the text) computes these once per
+        clip and hands them to every step's :meth:`forward` as ``kv``.
+        """
+        return self.norm_k(self.to_k(source)), self.to_v(source)
+
     def forward(self, x: torch.Tensor, context: torch.Tensor | None = None,
                 rope: tuple[torch.Tensor, torch.Tensor] | None = None,
-                mask: torch.Tensor | None = None) -> torch.Tensor:
+                mask: torch.Tensor | None = None,
+                kv: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
         """Attend.
 
         Args:
@@ -54,12 +63,13 @@ class Attention(nn.Module):
             context: (B, M, Dc) keys/values source; None attends to x itself.
             rope: (cos, sin) tables (L, inner) rotating q and k (self-attention only).
             mask: (B, M) 1 for context tokens to attend to, 0 for padding.
+            kv: :meth:`key_value` of the context, computed beforehand (then ``context`` is not read).
 
         Returns:
             (B, L, D).
         """
-        source = x if context is None else context
-        q, k, v = self.norm_q(self.to_q(x)), self.norm_k(self.to_k(source)), self.to_v(source)
+        q = self.norm_q(self.to_q(x))
+        k, v = kv if kv is not None else self.key_value(x if context is None else context)
         if rope is not None:
             q, k = apply_rope(q, rope), apply_rope(k, rope)
         q, k, v = (rearrange(a, "b n (h d) -> b h n d", h=self.heads) for a in (q, k, v))

@@ -61,12 +61,15 @@ class ANSSampler:
         guidance: CFG mode and scales.
         shift: the time shift of the schedule; None until a pipeline fills in the model's training rule
             (sampling elsewhere leaves the times training covered).
+        hoist: compute what depends on the clip alone (the model's ``prepare``: RoPE tables, audio and text
+            keys/values) once per clip instead of once per step; exact (a test checks it).
     """
 
     steps: int = 8
     clip_frames: int | None = None
     guidance: Guidance = field(default_factory=Guidance)
     shift: TimeShift | None = None
+    hoist: bool = False
 
     def __post_init__(self) -> None:
         if self.steps < 1:
@@ -115,6 +118,7 @@ class ANSSampler:
               times: torch.Tensor, motion: list[torch.Tensor] | None) -> tuple[torch.Tensor, list[torch.Tensor]]:
         """Every step of one clip; returns its final latents (B, C, f, h, w) and its last frame after each step."""
         batch = x.shape[0]
+        velocity = self.guidance.bind(model, audio, self.hoist)
         last = [x[:, :, -1]]
         for i in range(len(times) - 1):
             t = repeat(times[i], " -> b f", b=batch, f=1 + self.clip_frames).clone()
@@ -124,7 +128,7 @@ class ANSSampler:
                 x[:, :, 0] = motion[i + 1]
                 t[:, 1] = times[i + 1]
             z = torch.cat([z_ref, x], dim=2)
-            v = self.guidance(model, z, t, audio)
+            v = velocity(z, t)
             x = euler_step(z, v, t, t_next)[:, :, 1:]
             last.append(x[:, :, -1])
         return x, last

@@ -1,0 +1,3 @@
+from readlit.bench.cli import main
+
+main()
