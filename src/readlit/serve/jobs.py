@@ -12,6 +12,7 @@ an open stream) for ``abandon_seconds`` is cancelled: its client has gone away.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
 import shutil
@@ -51,16 +52,21 @@ class Segments:
 
     def publish(self, event: dict[str, Any], data: bytes = b"") -> None:
         with self._lock:
-            with self.path.open("ab") as file:
-                file.write(data)
+            if data:
+                with self.path.open("ab") as file:
+                    file.write(data)
             self._events.append((event, self._size, len(data)))
             self._size += len(data)
-        self._loop.call_soon_threadsafe(self._changed.set)
+        self._wake()
 
     def finish(self) -> None:
         with self._lock:
             self._finished = True
-        self._loop.call_soon_threadsafe(self._changed.set)
+        self._wake()
+
+    def _wake(self) -> None:
+        with contextlib.suppress(RuntimeError):  # the loop has closed (the server stopped): nobody follows
+            self._loop.call_soon_threadsafe(self._changed.set)
 
     async def follow(self) -> AsyncIterator[tuple[dict[str, Any], bytes]]:
         """Every event from the first, then each new one as it comes, until the stream is finished."""
@@ -109,15 +115,29 @@ class Job:
     segments: Segments | None = None
     audio: LiveAudio | None = None
     cancel_flag: threading.Event = field(default_factory=threading.Event)
+    lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
     def video(self) -> Path:
         return self.folder / "video.mp4"
 
     def cancel(self) -> None:
+        """Stop the job: at once if it waits for a worker, within one network forward if it runs."""
         self.cancel_flag.set()
         if self.audio is not None:
             self.audio.cancel()
+        with self.lock:
+            if self.status == "queued":
+                self.end("cancelled")
+
+    def end(self, status: str, error: str | None = None) -> None:
+        """Record the job's outcome; a job that is not done loses its folder before anyone is told it is over."""
+        if status != "done":
+            shutil.rmtree(self.folder, ignore_errors=True)
+        self.error, self.finished, self.status = error, time.time(), status
+        if self.segments is not None:
+            self.segments.publish({"type": status, **self.summary()})
+            self.segments.finish()
 
     def check(self) -> None:
         """Raise :class:`Cancelled` if the job was cancelled (called before every network forward)."""
@@ -234,25 +254,22 @@ class JobQueue:
         self._pool.shutdown(wait=True, cancel_futures=False)
 
     def _run(self, job: Job, work: Callable[[Job], None]) -> None:
+        with job.lock:
+            if job.status != "queued":  # cancelled while it waited
+                return
+            job.status = "running"
+        status, error = "done", None
         try:
             job.check()
-            job.status = "running"
             work(job)
-            job.status = "done"
         except Cancelled:
-            job.status = "cancelled"
+            status = "cancelled"
         except Rejected as err:
-            job.status, job.error = "failed", err.message
+            status, error = "failed", err.message
         except Exception as err:  # a worker must never take the server down
             log.exception("job %s failed", job.id)
-            job.status, job.error = "failed", f"{type(err).__name__}: {err}"
-        finally:
-            job.finished = time.time()
-            if job.segments is not None:
-                job.segments.publish({"type": job.status, **job.summary()})
-                job.segments.finish()
-            if job.status != "done":
-                shutil.rmtree(job.folder, ignore_errors=True)
+            status, error = "failed", f"{type(err).__name__}: {err}"
+        job.end(status, error)
 
 
 def stream_file(job: Job) -> Path:
