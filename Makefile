@@ -8,6 +8,8 @@ STAMP := $(VENV)/.installed-stamp
 PYTEST := $(PY) -m pytest
 # make eval CKPT=path/to/a2v/last.ckpt [DATASET=synthetic|hdtf|mead]
 DATASET ?= synthetic
+# make serve [CKPT=path/to/a2v/last.ckpt]: the checkpoint make demo trains unless CKPT is given
+SERVE_CKPT = $(or $(CKPT),logs/demo/a2v/checkpoints/last.ckpt)
 DATA ?= hdtf
 ARGS ?=
 
@@ -17,10 +19,16 @@ help: ## list the targets
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[dev,optuna]"
+	$(PY) -m pip install --quiet -e ".[dev,optuna,serve]"
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || $(MAKE) --no-print-directory chromium
 	touch $@
 
-install: $(STAMP) ## create .venv and install readlit with its test and sweep extras
+install: $(STAMP) ## create .venv and install readlit with its test, sweep and serve extras (and Chromium)
+
+chromium: ## Debian's Chromium and its driver, for the browser test (apt-get, as root)
+	@if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+		apt-get update -qq && apt-get install -y -qq chromium chromium-driver; \
+	else echo "note: install chromium and chromium-driver to run tests/browser (it skips without them)"; fi
 
 test: $(STAMP) ## default test tier (no slow, no GPU tests)
 	$(PYTEST) -m "not slow and not gpu"
@@ -33,6 +41,10 @@ test-gpu: $(STAMP) ## GPU tier (needs CUDA)
 
 demo: $(STAMP) ## the pipeline on synthetic talking heads, on this CPU; report in logs/demo/
 	$(PY) experiments/demo/run.py $(ARGS)
+
+serve: $(STAMP) ## the API and the page on http://127.0.0.1:8000: make serve [CKPT=a2v.ckpt] (default: make demo's)
+	@test -f "$(SERVE_CKPT)" || { echo "error: no checkpoint at $(SERVE_CKPT): run make demo first, or make serve CKPT=path/to/a2v.ckpt" >&2; exit 2; }
+	$(PY) -m readlit.serve ckpt=$(SERVE_CKPT) $(ARGS)
 
 lint: $(STAMP) ## ruff
 	$(VENV)/bin/ruff check src tests
@@ -51,4 +63,4 @@ eval: $(STAMP) ## generate the test split and score it: make eval CKPT=a2v.ckpt 
 clean-logs: ## remove logs/
 	rm -rf logs
 
-.PHONY: help install test test-slow test-gpu demo lint train-speechae preprocess eval clean-logs
+.PHONY: help install chromium test test-slow test-gpu demo serve lint train-speechae preprocess eval clean-logs

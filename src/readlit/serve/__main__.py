@@ -7,23 +7,29 @@ exit code 2 before the server listens.
 from __future__ import annotations
 
 import errno
+import importlib.util
 import logging
 import socket
 import sys
 from pathlib import Path
 
-import hydra
-import torch
-import uvicorn
-from hydra.utils import instantiate
-from omegaconf import DictConfig
+from readlit.cli import check_composes, fail, run_task
 
-from readlit.cli import check_composes, run_task
-from readlit.errors import ConfigError
-from readlit.generate import check_device
-from readlit.pipeline import TalkingHeadPipeline
-from readlit.serve.app import Service, create_app
-from readlit.serve.jobs import JobQueue
+_MISSING = [name for name in ("fastapi", "uvicorn", "python_multipart") if importlib.util.find_spec(name) is None]
+if _MISSING:
+    fail(f"readlit.serve needs {', '.join(_MISSING)}: pip install -e '.[serve]' (make install does it)")
+
+import hydra  # noqa: E402
+import torch  # noqa: E402
+import uvicorn  # noqa: E402
+from hydra.utils import instantiate  # noqa: E402
+from omegaconf import DictConfig  # noqa: E402
+
+from readlit.errors import ConfigError  # noqa: E402
+from readlit.generate import check_device  # noqa: E402
+from readlit.pipeline import TalkingHeadPipeline  # noqa: E402
+from readlit.serve.app import Service, create_app  # noqa: E402
+from readlit.serve.jobs import JobQueue  # noqa: E402
 
 log = logging.getLogger(__name__)
 

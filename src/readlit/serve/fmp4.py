@@ -129,8 +129,22 @@ class FragmentWriter:
         if last:
             packets += list(self._video.encode(None))
         sound = self._encode_audio(np.clip(np.asarray(audio, np.float32), -1, 1), last)
-        self._closed = last
-        return self._segment(packets, sound)
+        segment = self._segment(packets, sound)
+        if last:
+            self.close()
+        return segment
+
+    def close(self) -> None:
+        """Free the encoders (after the last segment, or when a job stops early)."""
+        if not self._closed:
+            self._closed = True
+            self._muxer.close()
+
+    def __enter__(self) -> FragmentWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def _encode_frame(self, image: np.ndarray, idr: bool) -> list[av.Packet]:
         frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb24")

@@ -11,6 +11,7 @@ out (a hard link to the segments' file).
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import replace
 
@@ -49,10 +50,9 @@ def render_file(pipeline: TalkingHeadPipeline, job: Job, image: torch.Tensor, wa
     plan = plan_frames(len(waveform), pipeline.sample_rate, pipeline.fps, pipeline.vae.temporal_ratio,
                        sampler.clip_frames)
     job.clips_total = len(clip_starts(plan.padded_latent, sampler.clip_frames))
-    audio = waveform.numpy()
-    samples = pipeline.sample_rate // pipeline.fps
     writer = None if job.segments is None else _writer(pipeline, job)
     decoder = ClipDecoder(pipeline.vae, plan.audio_frames)
+    audio, samples = waveform.numpy(), pipeline.sample_rate // pipeline.fps
 
     def on_clip(span: slice, latents: torch.Tensor) -> None:
         job.clips_done += 1
@@ -62,8 +62,8 @@ def render_file(pipeline: TalkingHeadPipeline, job: Job, image: torch.Tensor, wa
             _publish(job, writer, frames, video, audio[frames.start * samples: frames.stop * samples],
                      last=frames.stop == plan.audio_frames)
 
-    generator = torch.Generator().manual_seed(seed)
-    video = pipeline.generate(image, waveform, sampler, generator, on_clip=on_clip)
+    with writer or contextlib.nullcontext():
+        video = pipeline.generate(image, waveform, sampler, torch.Generator().manual_seed(seed), on_clip=on_clip)
     job.check()
     write_mp4(job.video, to_uint8_frames(video), pipeline.fps, audio, pipeline.sample_rate)
 
@@ -73,15 +73,15 @@ def render_live(pipeline: TalkingHeadPipeline, job: Job, image: torch.Tensor, au
     """Clips of ``audio`` as it arrives, each published at once; the segments become ``job.video`` at the end."""
     pipeline = replace(pipeline, velocity=Checked(pipeline.velocity, job))
     session = LiveSession(pipeline, image, sampler, torch.Generator().manual_seed(seed), lookahead)
-    writer = _writer(pipeline, job)
-    last = False
-    for clip in session.clips(audio):
-        job.clips_done += 1
-        last = clip.frames.stop == session.audio_frames
-        _publish(job, writer, clip.frames, clip.video, audio.waveform(clip.samples.stop)[clip.samples], last)
-    if not last:  # the audio ended on a clip boundary: flush the encoders' tails
-        job.segments.publish({"type": "flush"}, writer.fragment(np.zeros((0, pipeline.size, pipeline.size, 3),
-                                                                          np.uint8), np.zeros(0, np.float32), True))
+    with _writer(pipeline, job) as writer:
+        last = False
+        for clip in session.clips(audio):
+            job.clips_done += 1
+            last = clip.frames.stop == session.audio_frames
+            _publish(job, writer, clip.frames, clip.video, audio.waveform(clip.samples.stop)[clip.samples], last)
+        if not last:  # the audio ended on a clip boundary: flush the encoders' tails
+            empty = np.zeros((0, pipeline.size, pipeline.size, 3), np.uint8)
+            job.segments.publish({"type": "flush"}, writer.fragment(empty, np.zeros(0, np.float32), last=True))
     job.check()
     with atomic_path(job.video) as tmp:  # a link: followers still read the segments by their name
         os.link(job.segments.path, tmp)
