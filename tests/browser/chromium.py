@@ -13,8 +13,8 @@ INSTALL = "apt-get install -y chromium chromium-driver (make install does it) an
 
 
 @contextlib.contextmanager
-def chromium() -> Iterator:
-    """A headless Chromium that may autoplay sound and read local files chosen for upload."""
+def chromium(fake_microphone: bool = False) -> Iterator:
+    """A headless Chromium that may autoplay sound; ``fake_microphone``: getUserMedia gets Chromium's test beep."""
     binary, driver = shutil.which("chromium"), shutil.which("chromedriver")
     if binary is None or driver is None:
         pytest.skip(f"needs Chromium and its driver: {INSTALL}")
@@ -26,6 +26,9 @@ def chromium() -> Iterator:
     for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--mute-audio",
                  "--autoplay-policy=no-user-gesture-required", "--window-size=1100,820"):
         options.add_argument(flag)
+    if fake_microphone:
+        options.add_argument("--use-fake-device-for-media-stream")
+        options.add_argument("--use-fake-ui-for-media-stream")
     browser = webdriver.Chrome(service=Service(driver), options=options)
     try:
         yield browser
