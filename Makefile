@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 PYTEST := $(PY) -m pytest
-# make eval CKPT=path/to/a2v/last.ckpt [DATASET=synthetic|hdtf|mead]
+# make eval DATASET=synthetic|hdtf|mead [CKPT=path/to/a2v/last.ckpt]; without CKPT: the newest a2v run on DATASET
 DATASET ?= synthetic
 # make serve [CKPT=path/to/a2v/last.ckpt]: the checkpoint make demo trains unless CKPT is given
 SERVE_CKPT = $(or $(CKPT),logs/demo/a2v/checkpoints/last.ckpt)
@@ -46,6 +46,9 @@ serve: $(STAMP) ## the API and the page on http://127.0.0.1:8000: make serve [CK
 	@test -f "$(SERVE_CKPT)" || { echo "error: no checkpoint at $(SERVE_CKPT): run make demo first, or make serve CKPT=path/to/a2v.ckpt" >&2; exit 2; }
 	$(PY) -m readlit.serve ckpt=$(SERVE_CKPT) $(ARGS)
 
+mutation: $(STAMP) ## mutation check of the core math: every one-line bug in tests/mutation must fail a test (~10 min)
+	$(PY) tests/mutation/run_mutants.py
+
 lint: $(STAMP) ## ruff
 	$(VENV)/bin/ruff check src tests
 
@@ -56,11 +59,10 @@ preprocess: $(STAMP) ## build a training cache: make preprocess DATA=hdtf RAW=/p
 	@test -n "$(RAW)" || { echo "error: set RAW=path/to/the/raw/download (and DATA=hdtf or mead)" >&2; exit 2; }
 	$(PY) -m readlit.preprocess data=$(DATA) raw_dir=$(RAW) $(ARGS)
 
-eval: $(STAMP) ## generate the test split and score it: make eval CKPT=a2v.ckpt DATASET=synthetic [ARGS="frames=[121,457,1017]"]
-	@test -n "$(CKPT)" || { echo "error: set CKPT=path/to/an/a2v/checkpoint.ckpt" >&2; exit 2; }
-	$(PY) -m readlit.evaluate ckpt=$(CKPT) data=$(DATASET) $(ARGS)
+eval: $(STAMP) ## generate the test split and score it: make eval DATASET=mead [CKPT=a2v.ckpt] [ARGS="frames=[121,457,1017]"]
+	$(PY) -m readlit.evaluate ckpt=$(or $(CKPT),latest) data=$(DATASET) $(ARGS)
 
 clean-logs: ## remove logs/
 	rm -rf logs
 
-.PHONY: help install chromium test test-slow test-gpu demo serve lint train-speechae preprocess eval clean-logs
+.PHONY: help install chromium test test-slow test-gpu mutation demo serve lint train-speechae preprocess eval clean-logs

@@ -13,7 +13,6 @@ its first quarter (mouth r last / first).
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 
@@ -27,7 +26,7 @@ import torch  # noqa: E402
 from readlit.eval.synthetic import heldout  # noqa: E402
 from readlit.eval.synthetic.seams import seam_frames  # noqa: E402
 from readlit.frames import latents_covering  # noqa: E402
-from readlit.paper_results import load_table  # noqa: E402
+from readlit.paper_results import paper_table  # noqa: E402
 from readlit.pipeline import TalkingHeadPipeline, clip_overlap, to_uint8_frames  # noqa: E402
 from readlit.sampling.ans_sampler import ANSSampler  # noqa: E402
 from readlit.sampling.cfg import Guidance  # noqa: E402
@@ -75,7 +74,7 @@ def summarise(videos: list[dict]) -> dict[str, float]:
 
 def markdown(results: dict, ckpt: str, steps: int) -> str:
     """Means per length and method, and the paper's Table 3 (HDTF, ANS) for the lengths it has."""
-    paper = load_table(3)["rows"]
+    paper = paper_table(3)["rows"]
     lines = [f"Checkpoint `{ckpt}`, {steps} steps, Split-CFG 2/6; held-out faces 36-39, session 1; means over faces.",
              "", "| frames | method | lip sync | mouth r | PSNR | seam jump | mouth r first / last clips (drift) | "
              "s / video | paper (HDTF, ANS): Sync-C / FID |", "|---|---|---|---|---|---|---|---|---|"]
