@@ -8,6 +8,8 @@ STAMP := $(VENV)/.installed-stamp
 PYTEST := $(PY) -m pytest
 # make eval DATASET=synthetic|hdtf|mead [CKPT=path/to/a2v/last.ckpt]; without CKPT: the newest a2v run on DATASET
 DATASET ?= synthetic
+# make serve [CKPT=path/to/a2v/last.ckpt]: the checkpoint make demo trains unless CKPT is given
+SERVE_CKPT = $(or $(CKPT),logs/demo/a2v/checkpoints/last.ckpt)
 DATA ?= hdtf
 ARGS ?=
 # make bench-gpu [SIZE=ltx2b|tiny]
@@ -19,10 +21,16 @@ help: ## list the targets
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[dev,optuna]"
+	$(PY) -m pip install --quiet -e ".[dev,optuna,serve,stream]"
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || $(MAKE) --no-print-directory chromium
 	touch $@
 
-install: $(STAMP) ## create .venv and install readlit with its test and sweep extras
+install: $(STAMP) ## create .venv and install readlit with its test, sweep, serve and stream extras (and Chromium)
+
+chromium: ## Debian's Chromium and its driver, for the browser test (apt-get, as root)
+	@if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+		apt-get update -qq && apt-get install -y -qq chromium chromium-driver; \
+	else echo "note: install chromium and chromium-driver to run tests/browser (it skips without them)"; fi
 
 test: $(STAMP) ## default test tier (no slow, no GPU tests)
 	$(PYTEST) -m "not slow and not gpu"
@@ -46,6 +54,10 @@ gpu-wheels: $(STAMP) ## fetch the wheels bench-gpu installs on a GPU machine wit
 		--platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 -d .whl
 	$(PY) -m pip wheel --quiet --no-deps antlr4-python3-runtime==4.9.3 -w .whl
 
+serve: $(STAMP) ## the API and the page on http://127.0.0.1:8000: make serve [CKPT=a2v.ckpt] (default: make demo's)
+	@test -f "$(SERVE_CKPT)" || { echo "error: no checkpoint at $(SERVE_CKPT): run make demo first, or make serve CKPT=path/to/a2v.ckpt" >&2; exit 2; }
+	$(PY) -m readlit.serve ckpt=$(SERVE_CKPT) $(ARGS)
+
 mutation: $(STAMP) ## mutation check of the core math: every one-line bug in tests/mutation must fail a test (~10 min)
 	$(PY) tests/mutation/run_mutants.py
 
@@ -65,4 +77,4 @@ eval: $(STAMP) ## generate the test split and score it: make eval DATASET=mead [
 clean-logs: ## remove logs/
 	rm -rf logs
 
-.PHONY: help install test test-slow test-gpu bench-gpu gpu-wheels mutation demo lint train-speechae preprocess eval clean-logs
+.PHONY: help install chromium test test-slow test-gpu bench-gpu gpu-wheels mutation demo serve lint train-speechae preprocess eval clean-logs

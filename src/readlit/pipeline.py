@@ -163,39 +163,58 @@ class TalkingHeadPipeline:
             generator: the random source of the initial noise (same seed, same video).
 
         Yields:
-            (frames, video): which output frames, and those frames (3, F_chunk, H, W) in [-1, 1]. Each clip is
-            decoded from its own latent frames led by the previous clip's last one (decoded as a first frame and
-            dropped), so frames near a seam may differ slightly from :meth:`generate`'s tiled decode.
+            (frames, video): which output frames, and those frames (3, F_chunk, H, W) in [-1, 1], as
+            :class:`ClipDecoder` decodes them (frames near a seam may differ slightly from :meth:`generate`'s
+            tiled decode).
+        """
+        plan, clips = self.latent_clips(image, waveform, sampler, generator)
+        decoder = ClipDecoder(self.vae, plan.audio_frames)
+        if self.overlap_decode:  # the sampler runs one clip ahead while this thread decodes
+            clips = run_ahead(clips, next(self.vae.parameters()).device)
+        for span, latents in clips:
+            decoded = decoder(span, latents)
+            if decoded is None:
+                return
+            yield decoded
+
+    def latent_clips(self, image: torch.Tensor, waveform: torch.Tensor, sampler: ANSSampler,
+                     generator: torch.Generator) -> tuple[FramePlan, Iterator[tuple[slice, torch.Tensor]]]:
+        """Algorithm 1 clip by clip: the frame plan, and an iterator of each clip's final latents.
+
+        The conditions (reference latent, audio latents of the whole padded audio) and the noise are computed
+        here, before the first clip; the iterator yields :meth:`ANSSampler.stream`'s (latent frames, latents
+        (1, C, len, h, w)), padding clips past ``plan.latent_frames`` included.
         """
         sampler = self.sampler_for(sampler)
         plan = plan_frames(len(waveform), self.sample_rate, self.fps, self.vae.temporal_ratio, sampler.clip_frames)
         device = next(self.vae.parameters()).device
         z_ref, audio = self._conditions(image, waveform, plan, device)
         noise = self._noise(z_ref, plan, generator)
-        previous = None
-        clips = sampler.stream(self.velocity, z_ref, audio, noise)
-        for span, latents in run_ahead(clips, device) if self.overlap_decode else clips:
-            if span.start >= plan.latent_frames:
-                return
-            context = latents if previous is None else torch.cat([previous, latents], dim=2)
-            video = self.vae.decode(context)[0]
-            first = context.shape[2] - latents.shape[2]  # the previous clip's last latent decodes to one frame
-            start = pixel_span(span.start, self.vae.temporal_ratio).start
-            stop = min(start + video.shape[1] - first, plan.audio_frames)
-            yield slice(start, stop), video[:, first: first + stop - start]
-            previous = latents[:, :, -1:]
+        return plan, sampler.stream(self.velocity, z_ref, audio, noise)
 
     @torch.no_grad()
     def generate(self, image: torch.Tensor, waveform: torch.Tensor, sampler: ANSSampler,
-                 generator: torch.Generator, progress: bool = False, method: str = "ans") -> torch.Tensor:
+                 generator: torch.Generator, progress: bool = False, method: str = "ans",
+                 on_clip: Callable[[slice, torch.Tensor], None] | None = None) -> torch.Tensor:
         """The whole video at once: (3, F_a, H, W) in [-1, 1], decoded in the VAE's temporal tiles.
 
         ``method`` is how clips become a long video: ``ans`` (Algorithm 1), or the ablation's baselines
         ``independent`` (synchronous clips side by side, "w/o ANS") and ``fuse`` (clips overlapping by a quarter,
-        blended). ``progress`` shows a bar over the clips as the ANS sampler finishes them.
+        blended). ``progress`` shows a bar over the clips as the ANS sampler finishes them; ``on_clip`` (ANS only)
+        is called with each clip's latent frames and latents as soon as they are final (a server's progress and
+        preview), padding clips included.
         """
         sampler = self.sampler_for(sampler)
         overlap = clip_overlap(method, sampler.clip_frames)
+        if method == "ans":
+            plan, clips = self.latent_clips(image, waveform, sampler, generator)
+            total = len(clip_starts(plan.padded_latent, sampler.clip_frames))
+            pieces = []
+            for span, z in tqdm(clips, total=total, desc="clips", unit="clip", disable=not progress):
+                pieces.append(z)
+                if on_clip is not None:
+                    on_clip(span, z)
+            return self.vae.decode(torch.cat(pieces, dim=2)[:, :, : plan.latent_frames])[0, :, : plan.audio_frames]
         plan = plan_frames(len(waveform), self.sample_rate, self.fps, self.vae.temporal_ratio, sampler.clip_frames,
                            overlap)
         device = next(self.vae.parameters()).device
@@ -203,13 +222,8 @@ class TalkingHeadPipeline:
         noise = self._noise(z_ref, plan, generator)
         if method == "independent":
             latents = independent_clips(sampler, self.velocity, z_ref, audio, noise)
-        elif method == "fuse":
-            latents = overlap_fuse(sampler, self.velocity, z_ref, audio, noise, overlap)
         else:
-            clips = sampler.stream(self.velocity, z_ref, audio, noise)
-            total = len(clip_starts(plan.padded_latent, sampler.clip_frames))
-            latents = torch.cat([z for _, z in tqdm(clips, total=total, desc="clips", unit="clip",
-                                                    disable=not progress)], dim=2)
+            latents = overlap_fuse(sampler, self.velocity, z_ref, audio, noise, overlap)
         return self.vae.decode(latents[:, :, : plan.latent_frames])[0, :, : plan.audio_frames]
 
     @torch.no_grad()
@@ -249,6 +263,38 @@ class TalkingHeadPipeline:
         _, channels, _, height, width = z_ref.shape
         noise = torch.randn(1, channels, plan.padded_latent, height, width, generator=generator)
         return noise.to(z_ref)
+
+
+class ClipDecoder:
+    """Decode ANS clips one at a time, as they come out of the sampler (streaming).
+
+    Each clip is decoded from its own latent frames led by the previous clip's last one (decoded as a lone first
+    frame and dropped), so frames near a seam may differ slightly from one tiled decode of the whole sequence.
+
+    Args:
+        vae: the video VAE.
+        audio_frames: F_a, the output's length: frames past it are cut, clips starting past it give nothing.
+    """
+
+    def __init__(self, vae: VideoVAE, audio_frames: int) -> None:
+        self.vae = vae
+        self.audio_frames = audio_frames
+        self.previous: torch.Tensor | None = None
+
+    @torch.no_grad()
+    def __call__(self, span: slice, latents: torch.Tensor) -> tuple[slice, torch.Tensor] | None:
+        """(output frames, video (3, F_chunk, H, W) in [-1, 1]) of the clip's new latent frames ``span``
+        (latents (1, C, len, h, w)); None for a padding clip wholly past the audio."""
+        ratio = self.vae.temporal_ratio
+        start = pixel_span(span.start, ratio).start
+        if start >= self.audio_frames:
+            return None
+        context = latents if self.previous is None else torch.cat([self.previous, latents], dim=2)
+        video = self.vae.decode(context)[0]
+        first = context.shape[2] - latents.shape[2]  # the previous clip's last latent decodes to one frame
+        stop = min(start + video.shape[1] - first, self.audio_frames)
+        self.previous = latents[:, :, -1:]
+        return slice(start, stop), video[:, first: first + stop - start]
 
 
 def to_uint8_frames(video: torch.Tensor) -> np.ndarray:

@@ -16,7 +16,7 @@ frame included, reference excluded), h w latent size, hw da audio-latent tokens 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 import torch
@@ -105,14 +105,27 @@ class ANSSampler:
         if audio.shape[1] != frames or padded_length(frames, self.clip_frames) != frames:
             raise ConfigError(f"noise has {frames} latent frames and audio {audio.shape[1]}; both must be "
                               f"padded_length(N, {self.clip_frames}) = a whole number of overlapping clips")
-        times = self.schedule(self.clip_tokens(z_ref)).to(noise.dtype).to(noise.device)
-        previous_last: list[torch.Tensor] | None = None
-        for start in clip_starts(frames, self.clip_frames):
-            span = slice(start, start + self.clip_frames)
-            clip, last = self._clip(model, z_ref, audio[:, span], noise[:, :, span].clone(), times, previous_last)
-            previous_last = last
+        starts = clip_starts(frames, self.clip_frames)
+        pieces = ((audio[:, s: s + self.clip_frames], noise[:, :, s: s + self.clip_frames]) for s in starts)
+        for start, clip in zip(starts, self.stream_clips(model, z_ref, pieces), strict=True):
             first = 0 if start == 0 else 1
-            yield slice(start + first, span.stop), clip[:, :, first:]
+            yield slice(start + first, start + self.clip_frames), clip[:, :, first:]
+
+    @torch.no_grad()
+    def stream_clips(self, model: Velocity, z_ref: torch.Tensor,
+                     clips: Iterable[tuple[torch.Tensor, torch.Tensor]]) -> Iterator[torch.Tensor]:
+        """Algorithm 1 over clips handed in one at a time, for sequences of unknown length (live audio).
+
+        ``clips`` yields each clip's audio latents (B, f, hw, da) and initial noise (B, C, f, h, w) only when the
+        sampler asks for it, so a caller may block there until enough audio has arrived. A later clip's frame 0 is
+        the previous clip's last frame (its noise is never read). Yields each clip's final latents (B, C, f, h, w).
+        """
+        schedule = self.schedule(self.clip_tokens(z_ref))
+        previous_last: list[torch.Tensor] | None = None
+        for audio, noise in clips:
+            times = schedule.to(noise.dtype).to(noise.device)
+            clip, previous_last = self._clip(model, z_ref, audio, noise.clone(), times, previous_last)
+            yield clip
 
     def _clip(self, model: Velocity, z_ref: torch.Tensor, audio: torch.Tensor, x: torch.Tensor,
               times: torch.Tensor, motion: list[torch.Tensor] | None) -> tuple[torch.Tensor, list[torch.Tensor]]:
