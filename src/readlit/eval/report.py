@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +17,22 @@ COLUMNS = (
 )
 
 
+def json_safe(value: Any) -> Any:
+    """``value`` with every non-finite float as the string "inf", "-inf" or "nan": JSON has no such numbers
+    (PSNR of identical videos is infinite), and a file with ``Infinity`` in it is not JSON."""
+    if isinstance(value, dict):
+        return {key: json_safe(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(item) for item in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    return value
+
+
 def _cell(results: dict[str, Any], key: str, digits: int) -> str:
     value = results["metrics"].get(key)
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
     if value is not None:
         return f"{value:.{digits}f}"
     return "missing" if key in results["missing"] else "—"
@@ -38,6 +53,7 @@ def write_report(results: dict[str, Any], out: str | Path) -> tuple[Path, Path]:
     """Write ``results.json`` and ``results.md`` into ``out`` (each whole or not at all)."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out / "results.json", json.dumps(results, indent=2, sort_keys=True) + "\n")
+    text = json.dumps(json_safe(results), indent=2, sort_keys=True, allow_nan=False)
+    atomic_write_text(out / "results.json", text + "\n")
     atomic_write_text(out / "results.md", markdown(results))
     return out / "results.json", out / "results.md"
