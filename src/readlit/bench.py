@@ -23,13 +23,17 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import torch
+from hydra.errors import HydraException
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
+from readlit.cli import run_tool, user_error
 from readlit.data.preprocess.latents import build_latent_cache
+from readlit.errors import ConfigError, ReadlitError
 from readlit.resolvers import PROJECT_ROOT
 from readlit.utils.compose import compose_app
 
@@ -140,13 +144,50 @@ def bench_reach(overrides: list[str], latent_frames: int = 25, size: int = 64) -
         return temporal_reach(vae, vae.encode(video), frame=latent_frames // 2)
 
 
+class _Parser(argparse.ArgumentParser):
+    """Reports a usage problem as a ConfigError, so main() prints it on one line."""
+
+    def error(self, message: str) -> NoReturn:  # type: ignore[override]
+        raise ConfigError(message)
+
+
+def _compose(overrides: list[str]) -> None:
+    """Compose (and check) the train config the overrides ask for, so a typo is one line, not a traceback."""
+    try:
+        cfg = compose_app("train", overrides, Path(tempfile.mkdtemp()))
+    except (HydraException, OmegaConfBaseException) as err:
+        raise ConfigError(" ".join(str(err).split("Config search path")[0].split())) from err
+    try:
+        instantiate(cfg.data)
+    except (HydraException, OmegaConfBaseException, ReadlitError) as err:
+        message = user_error(err, cfg)
+        if message is None:
+            raise
+        raise ConfigError(message) from err
+
+
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = _Parser(description=__doc__.splitlines()[0])
     parser.add_argument("what", choices=["latents", "decode", "reach"])
     parser.add_argument("--experiment", default="demo_a2v")
     parser.add_argument("--steps", type=int, default=10)
-    parser.add_argument("overrides", nargs="*", help="Hydra overrides of the experiment")
-    args = parser.parse_args(argv)
+    parser.add_argument("overrides", nargs="*", help="Hydra overrides of the experiment (after --)")
+
+    def run() -> None:
+        # Intermixed: the overrides may follow the options (``latents --experiment demo_a2v -- vae=demo``).
+        args = parser.parse_intermixed_args(argv)
+        if args.steps < 1:
+            raise ConfigError(f"--steps={args.steps} must be at least 1")
+        if args.what == "latents":
+            _compose([f"experiment={args.experiment}", *DEFAULTS, *args.overrides])
+        elif args.what == "reach" and args.overrides:
+            _compose(args.overrides)
+        _run(args)
+
+    run_tool(run)
+
+
+def _run(args: argparse.Namespace) -> None:
     if args.what == "reach":
         reach = bench_reach(args.overrides)
         print("largest pixel change (of 2) d latent frames from a latent frame moved by one std:")
