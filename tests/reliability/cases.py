@@ -248,7 +248,7 @@ def _image_mode(mode: str):
         if mode == "I;16":
             Image.fromarray(np.round(grey * 257).astype(np.uint16)).save(path)
         elif mode == "I":
-            Image.fromarray(np.round(grey * 257 * 256).astype(np.int32), mode="I").save(path)
+            Image.fromarray(np.round(grey * 257).astype(np.int32), mode="I").save(path)
         elif mode == "F":
             Image.fromarray((grey / 255).astype(np.float32), mode="F").save(path)
         elif mode == "RGB16":
@@ -634,7 +634,9 @@ LATENTS = [
     latents("latents-splits-empty", "latents.splits=[]", phrase="latents.splits="),
     latents("latents-vae-unknown", "vae=nope", phrase="vae/nope"),
     latents("latents-foreign-build", phrase="latents.out_dir=", setup=_foreign_build),
-    latents("latents-data-hdtf-without-cache", "data=hdtf", phrase="data.root="),
+    Case("latents-data-hdtf-without-cache", "preprocess",
+         (*(a for a in _LATENTS if not a.startswith(("data=", "data.identities", "data.session_seconds"))),
+          "data=hdtf"), phrase="data.root="),
     latents("latents-num-frames-bad", "data.num_frames=10", phrase="data.num_frames=10"),
     latents("latents-vae-mismatch-size", "data.size=60", phrase="data.size=60"),
     latents("latents-builds", code=0, slow=True, check=checks.latent_cache_readable),
@@ -686,7 +688,7 @@ TOOLS = [
     Case("checkpoint-upgrade-current", "checkpoint", ("upgrade", "{fx.a2v_ckpt}", "{case}/new.ckpt", "--vae-dir",
                                                       "{case}/vae"), phrase="already of format"),
     Case("checkpoint-upgrade-onto-itself", "checkpoint", ("upgrade", "{case}/old.ckpt", "{case}/old.ckpt",
-                                                          "--vae-dir", "{case}/vae"), phrase="old.ckpt",
+                                                          "--vae-dir", "{case}/vae"), phrase="NEW=",
          setup=_copy_as("a2v_ckpt", "old.ckpt")),
     Case("audio-tool-unreadable", "audio", ("{fx.noise_file}",), phrase="noise.bin"),
 ]
