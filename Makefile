@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 PYTEST := $(PY) -m pytest
-# make eval CKPT=path/to/a2v/last.ckpt [DATASET=synthetic|hdtf|mead]
+# make eval DATASET=synthetic|hdtf|mead [CKPT=path/to/a2v/last.ckpt]; without CKPT: the newest a2v run on DATASET
 DATASET ?= synthetic
 DATA ?= hdtf
 ARGS ?=
@@ -34,6 +34,9 @@ test-gpu: $(STAMP) ## GPU tier (needs CUDA)
 demo: $(STAMP) ## the pipeline on synthetic talking heads, on this CPU; report in logs/demo/
 	$(PY) experiments/demo/run.py $(ARGS)
 
+mutation: $(STAMP) ## mutation check of the core math: every one-line bug in tests/mutation must fail a test (~10 min)
+	$(PY) tests/mutation/run_mutants.py
+
 lint: $(STAMP) ## ruff
 	$(VENV)/bin/ruff check src tests
 
@@ -44,11 +47,10 @@ preprocess: $(STAMP) ## build a training cache: make preprocess DATA=hdtf RAW=/p
 	@test -n "$(RAW)" || { echo "error: set RAW=path/to/the/raw/download (and DATA=hdtf or mead)" >&2; exit 2; }
 	$(PY) -m readlit.preprocess data=$(DATA) raw_dir=$(RAW) $(ARGS)
 
-eval: $(STAMP) ## generate the test split and score it: make eval CKPT=a2v.ckpt DATASET=synthetic [ARGS="frames=[121,457,1017]"]
-	@test -n "$(CKPT)" || { echo "error: set CKPT=path/to/an/a2v/checkpoint.ckpt" >&2; exit 2; }
-	$(PY) -m readlit.evaluate ckpt=$(CKPT) data=$(DATASET) $(ARGS)
+eval: $(STAMP) ## generate the test split and score it: make eval DATASET=mead [CKPT=a2v.ckpt] [ARGS="frames=[121,457,1017]"]
+	$(PY) -m readlit.evaluate ckpt=$(or $(CKPT),latest) data=$(DATASET) $(ARGS)
 
 clean-logs: ## remove logs/
 	rm -rf logs
 
-.PHONY: help install test test-slow test-gpu demo lint train-speechae preprocess eval clean-logs
+.PHONY: help install test test-slow test-gpu mutation demo lint train-speechae preprocess eval clean-logs

@@ -250,6 +250,8 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("logs/demo"), help="where stages and the report go")
     parser.add_argument("--retrain", action="store_true", help="train every stage again")
+    parser.add_argument("a2v_overrides", nargs="*", help="Hydra overrides of the a2v stage (after --), e.g. "
+                        "model.motion_context=0.5 data.past_frames=8")
     args = parser.parse_args(argv)
     began = time.monotonic()
     args.out.mkdir(parents=True, exist_ok=True)
@@ -275,7 +277,8 @@ def main(argv: list[str] | None = None) -> None:
     # gets most of the demo's 20 minutes: 10 epochs, ~1500 steps.
     metrics, minutes = run_stage("a2v", args.out, args.retrain, (
         "vae=local", f"vae.pretrained={args.out / 'vae' / 'vae'}",
-        f"model.speechae_ckpt={args.out / 'speechae' / 'checkpoints' / 'last.ckpt'}", "trainer.max_epochs=10"))
+        f"model.speechae_ckpt={args.out / 'speechae' / 'checkpoints' / 'last.ckpt'}", "trainer.max_epochs=10",
+        *args.a2v_overrides))
     curves = plot_curves(args.out / "a2v", ["train/loss", "val/loss"], args.out / "a2v_curves.png")
     lines += a2v_section(metrics, minutes, curves, generate_held_out(args.out), roundtrip["mouth_corr_session"])
     minutes = (time.monotonic() - began) / 60

@@ -13,8 +13,6 @@ its first quarter (mouth r last / first).
 from __future__ import annotations
 
 import argparse
-import json
-import time
 from pathlib import Path
 
 import matplotlib
@@ -22,44 +20,32 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
-import torch  # noqa: E402
 
 from readlit.eval.synthetic import heldout  # noqa: E402
-from readlit.eval.synthetic.seams import seam_frames  # noqa: E402
-from readlit.frames import latents_covering  # noqa: E402
-from readlit.paper_results import load_table  # noqa: E402
-from readlit.pipeline import TalkingHeadPipeline, clip_overlap, to_uint8_frames  # noqa: E402
-from readlit.sampling.ans_sampler import ANSSampler  # noqa: E402
-from readlit.sampling.cfg import Guidance  # noqa: E402
+from readlit.paper_results import paper_table  # noqa: E402
+from readlit.pipeline import TalkingHeadPipeline  # noqa: E402
 from readlit.utils.atomic import atomic_write_json, atomic_write_text  # noqa: E402
 
 METHODS = {"ans": "ANS", "independent": "w/o ANS", "fuse": "overlap-and-fuse"}
 
 
-def run_length(pipeline: TalkingHeadPipeline, sampler: ANSSampler, frames: int, methods: list[str]) -> dict:
-    """Every method on every held-out case of ``frames`` frames: whole-video and per-clip scores, seconds."""
-    f, ratio = sampler.clip_frames, pipeline.vae.temporal_ratio
-    latent = latents_covering(frames, ratio)
+def run_length(pipeline: TalkingHeadPipeline, frames: int, methods: list[str], steps: int) -> dict:
+    """Every method on every held-out case of ``frames`` frames (case k from seed k): whole-video and per-clip
+    scores, seconds."""
     results = {}
     for method in methods:
-        overlap = clip_overlap(method, f)
-        seams, spans = seam_frames(latent, f, overlap, ratio, frames), heldout.clip_spans(frames, f, overlap, ratio)
-        videos = []
-        for k, case in enumerate(heldout.cases(frames, pipeline.size)):
-            start = time.monotonic()
-            video = to_uint8_frames(pipeline.generate(case.image, torch.from_numpy(case.audio), sampler,
-                                                      torch.Generator().manual_seed(k), method=method))
-            videos.append({"identity": case.face.index, "seconds": time.monotonic() - start,
-                           **heldout.score(video, case, seams=seams), "clips": heldout.score_clips(video, case, spans)})
-            print(f"{frames} frames, {method}, id{case.face.index:04d}: lip sync {videos[-1]['lip_sync']:.3f}, "
-                  f"seam jump {videos[-1].get('seam_jump', float('nan')):.2f}, {videos[-1]['seconds']:.0f} s")
+        videos = heldout.score_run(pipeline, frames, steps=steps, method=method, shuffled_control=False)["videos"]
+        for video in videos:
+            print(f"{frames} frames, {method}, id{video['identity']:04d}: lip sync {video['lip_sync']:.3f}, "
+                  f"seam jump {video.get('seam_jump', float('nan')):.2f}, {video['total_seconds']:.0f} s", flush=True)
         results[method] = {"videos": videos, "summary": summarise(videos)}
     return results
 
 
 def summarise(videos: list[dict]) -> dict[str, float]:
     """Means over faces of the whole-video scores, and the drift of mouth r and PSNR from first to last clips."""
-    summary = {key: float(np.mean([v[key] for v in videos])) for key in ("lip_sync", "mouth_r", "psnr", "seconds")}
+    summary = {key: float(np.mean([v[key] for v in videos])) for key in ("lip_sync", "mouth_r", "psnr",
+                                                                                "backbone_seconds", "total_seconds")}
     if all("seam_jump" in v for v in videos):
         summary["seam_jump"] = float(np.mean([v["seam_jump"] for v in videos]))
     clips = len(videos[0]["clips"])
@@ -75,7 +61,7 @@ def summarise(videos: list[dict]) -> dict[str, float]:
 
 def markdown(results: dict, ckpt: str, steps: int) -> str:
     """Means per length and method, and the paper's Table 3 (HDTF, ANS) for the lengths it has."""
-    paper = load_table(3)["rows"]
+    paper = paper_table(3)["rows"]
     lines = [f"Checkpoint `{ckpt}`, {steps} steps, Split-CFG 2/6; held-out faces 36-39, session 1; means over faces.",
              "", "| frames | method | lip sync | mouth r | PSNR | seam jump | mouth r first / last clips (drift) | "
              "s / video | paper (HDTF, ANS): Sync-C / FID |", "|---|---|---|---|---|---|---|---|---|"]
@@ -86,7 +72,7 @@ def markdown(results: dict, ckpt: str, steps: int) -> str:
             cited = f"{reference['sync_c']} / {reference['fid']}" if reference else ""
             lines.append(f"| {frames} | {METHODS[method]} | {s['lip_sync']:.3f} | {s['mouth_r']:.3f} | "
                          f"{s['psnr']:.2f} | {s.get('seam_jump', float('nan')):.2f} | {s['mouth_r_first']:.3f} / "
-                         f"{s['mouth_r_last']:.3f} ({s['drift']:.2f}) | {s['seconds']:.0f} | {cited} |")
+                         f"{s['mouth_r_last']:.3f} ({s['drift']:.2f}) | {s['total_seconds']:.0f} | {cited} |")
     return "\n".join(lines) + "\n"
 
 
@@ -118,8 +104,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--steps", type=int, default=8)
     args = parser.parse_args(argv)
     pipeline = TalkingHeadPipeline.from_checkpoint(args.ckpt)
-    sampler = pipeline.sampler_for(ANSSampler(steps=args.steps, guidance=Guidance("split", 6.0, 2.0)))
-    results = {frames: run_length(pipeline, sampler, frames, args.methods) for frames in args.lengths}
+    results = {frames: run_length(pipeline, frames, args.methods, args.steps) for frames in args.lengths}
     args.out.mkdir(parents=True, exist_ok=True)
     atomic_write_json(args.out / "results.json", {"ckpt": args.ckpt, "steps": args.steps, "results": results})
     atomic_write_text(args.out / "results.md", markdown(results, args.ckpt, args.steps))

@@ -44,7 +44,8 @@ def load_checkpoint(path: str | Path, stage: str | None = None, key: str = "ckpt
     if not path.is_file():
         raise CheckpointError(f"{key}={path}: no such checkpoint file")
     try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+        # mmap: checking a stage or reading a header must not read a paper-scale checkpoint (38 GB) into memory
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
     except Exception as err:  # torch raises several types for corrupt or unsafe files
         raise CheckpointError(f"{key}={path}: not a readable checkpoint ({type(err).__name__})") from err
     found = checkpoint.get(KEY, {}).get("stage") if isinstance(checkpoint, dict) else None

@@ -1,12 +1,15 @@
 """Generate and score talking-head videos: ``python -m readlit.evaluate`` (``make eval``).
 
     python -m readlit.evaluate ckpt=CKPT data=synthetic [frames=[121,457,1017]] [limit=N]
+    python -m readlit.evaluate ckpt=latest data=mead      (= make eval DATASET=mead)
     python -m readlit.evaluate generated=DIR reference=DIR [dataset=mead] [metrics=[fid,sync]]
 
 With ``ckpt`` the test split of ``data`` is generated first (:mod:`readlit.eval.protocol`, ANS sampler of the
 ``sampler`` config, runtimes recorded), one folder per length in ``frames``, then scored
-(:mod:`readlit.eval.scoring`). Writes ``results.json`` and ``results.md`` (Table 1 columns) to ``out`` (per
-length).
+(:mod:`readlit.eval.scoring`). Writes ``results.json`` and ``results.md`` (Table 1 columns, then our row beside
+the paper's rows of Table ``paper_table``, :mod:`readlit.eval.report`) to ``out`` (per length).
+``ckpt=latest`` picks the newest a2v checkpoint trained on ``data`` under ``paths.log_dir`` (:mod:`readlit.runs`)
+and says which on one line; with none it refuses, naming the command that trains one (``train_commands``).
 """
 
 from __future__ import annotations
@@ -29,7 +32,9 @@ from readlit.eval.report import write_report
 from readlit.eval.scoring import check_metrics, score_folders
 from readlit.frames import check_frame_count
 from readlit.generate import check_device
+from readlit.paper_results import paper_table
 from readlit.pipeline import TalkingHeadPipeline, check_method
+from readlit.runs import LATEST, latest_a2v_checkpoint
 
 
 def check_eval(cfg: DictConfig) -> None:
@@ -74,18 +79,32 @@ def generate_and_score(cfg: DictConfig) -> dict[int, dict[str, Any]]:
         scored = OmegaConf.merge(cfg, {"generated": str(out / "generated"), "reference": str(out / "reference"),
                                        "manifest": str(out / "generated" / MANIFEST)})
         results[frames] = {**score_folders(scored), "frames": frames}
-        json_path, md_path = write_report(results[frames], out)
+        json_path, md_path = write_report(results[frames], out, paper(cfg))
         print(f"{frames} frames: wrote {md_path} and {json_path.name}")
     return results
+
+
+def paper(cfg: DictConfig) -> dict[str, Any] | None:
+    """The paper's table the report sets beside ours (``paper_table``), or None."""
+    return None if cfg.paper_table is None else paper_table(cfg.paper_table)
+
+
+def resolve_ckpt(cfg: DictConfig) -> DictConfig:
+    """``cfg`` with ``ckpt=latest`` replaced by the newest a2v checkpoint trained on ``cfg.dataset`` (printed)."""
+    if cfg.ckpt != LATEST:
+        return cfg
+    picked = latest_a2v_checkpoint(cfg.paths.log_dir, cfg.dataset, cfg.train_commands.get(cfg.dataset))
+    print(f"ckpt={LATEST}: {picked} (the newest a2v checkpoint trained on data={cfg.dataset})")
+    return OmegaConf.merge(cfg, {"ckpt": str(picked)})
 
 
 def evaluate(cfg: DictConfig) -> dict[str, Any]:
     """Score (generating first when ``ckpt`` is set), write results.json and results.md, print the table's path."""
     check_eval(cfg)
     if cfg.ckpt is not None:
-        return generate_and_score(cfg)
+        return generate_and_score(resolve_ckpt(cfg))
     results = score_folders(cfg)
-    json_path, md_path = write_report(results, cfg.out)
+    json_path, md_path = write_report(results, cfg.out, paper(cfg))
     print(f"wrote {md_path} and {json_path.name}")
     return results
 

@@ -43,6 +43,7 @@ def test_protocol_composes_with_the_papers_settings(tmp_path, protocol):
     assert list(cfg.frames) == lengths and all(length % 8 == 1 for length in lengths)
     assert cfg.long_video == "ans" and cfg.task_name == f"eval_{protocol}"
     assert list(cfg.metrics) == metrics and set(metrics) <= set(METRICS)
+    assert cfg.paper_table == PROTOCOLS[protocol][3][0]  # results.md sets ours beside the protocol's table
     assert (cfg.fvd.protocol, cfg.sync.mode) == ("styleganv", "precropped")
     sampler = instantiate(cfg.sampler, clip_frames=cfg.sampler.clip_frames or 4)
     assert sampler.steps == 8 and sampler.guidance.mode == "split"

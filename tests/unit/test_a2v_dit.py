@@ -104,24 +104,55 @@ def test_missing_checkpoint_is_one_clear_error(tmp_path):
         locate(str(tmp_path), None, "model.net.pretrained")
 
 
-def test_audio_of_frame_k_reaches_only_frame_k():
+def trained_audio_net() -> A2VDiT:
+    """One block whose audio branch is trained: the fresh one adds exactly nothing."""
     torch.manual_seed(0)
     net = A2VDiT(in_channels=8, num_attention_heads=2, attention_head_dim=8, num_layers=1, audio_dim=DA).eval()
-    for block in net.transformer_blocks:  # a trained audio branch: the fresh one adds exactly nothing
-        torch.nn.init.normal_(block.attn_audio.to_out[0].weight, std=0.2)
+    torch.nn.init.normal_(net.transformer_blocks[0].attn_audio.to_out[0].weight, std=0.2)
+    return net
+
+
+def block_inputs(frames: int):
+    """Video tokens (B, L, 16), AdaLN modulation (B, L, 96) and audio latents (B, frames - 1, HW, DA)."""
+    g = torch.Generator().manual_seed(2)
+    tokens = frames * H * W
+    return (torch.randn(B, tokens, 16, generator=g), torch.randn(B, tokens, 6 * 16, generator=g),
+            torch.randn(B, frames - 1, HW, DA, generator=g))
+
+
+def test_audio_of_frame_k_reaches_only_frame_k():
+    """Every frame of a clip of 6 latent frames after the reference: changing C_k changes frame k's tokens only."""
+    frames = 7
+    net = trained_audio_net()
     block = net.transformer_blocks[0]
-    z, t, _, _, audio = inputs()
-    x = torch.randn(B, F * H * W, 16)
-    temb = torch.randn(B, F * H * W, 6 * 16)
-    rope = net.rope(torch.zeros(F * H * W, 3))
-    changed = audio.clone()
-    changed[:, 1] += 1.0  # C_2 belongs to latent frame 2
+    x, temb, audio = block_inputs(frames)
+    rope = net.rope(video_positions(frames, H, W))
     with torch.no_grad():
-        before = rearrange(block(x, temb, rope, net.audio_projection(audio), None, None), "b (f n) d -> b f n d", f=F)
-        after = rearrange(block(x, temb, rope, net.audio_projection(changed), None, None), "b (f n) d -> b f n d",
-                          f=F)
-    difference = (after - before).abs().amax(dim=(0, 2, 3))
-    assert difference[2] > 1e-3 and difference[0] == 0 and difference[1] == 0
+        before = block(x, temb, rope, net.audio_projection(audio), None, None)
+        for k in range(1, frames):
+            changed = audio.clone()
+            changed[:, k - 1] += 1.0  # C_k belongs to latent frame k (the audio starts at frame 1)
+            after = block(x, temb, rope, net.audio_projection(changed), None, None)
+            difference = rearrange(after - before, "b (f n) d -> f (b n d)", f=frames).abs().amax(dim=1)
+            assert difference[k] > 1e-3, k
+            assert difference[torch.arange(frames) != k].max() == 0, (k, difference)
+
+
+def test_audio_cross_attention_is_eq_10_for_every_frame():
+    """Frame k's update is the attention of frame k's own tokens to C_k alone, sample by sample; z_R gets none."""
+    frames = 7
+    net = trained_audio_net()
+    block = net.transformer_blocks[0]
+    x, _, audio = block_inputs(frames)
+    with torch.no_grad():
+        audio = net.audio_projection(audio)
+        update = rearrange(block.audio_cross_attention(x, audio), "b (f n) d -> b f n d", f=frames)
+        tokens = rearrange(x, "b (f n) d -> b f n d", f=frames)
+        assert update[:, 0].abs().max() == 0
+        for k in range(1, frames):
+            for b in range(B):
+                alone = block.attn_audio(block.norm_audio(tokens[b:b + 1, k]), context=audio[b:b + 1, k - 1])
+                torch.testing.assert_close(update[b:b + 1, k], alone, rtol=0, atol=1e-6)
 
 
 def test_fresh_audio_branch_adds_nothing_and_gradients_flow():
@@ -168,7 +199,39 @@ def test_the_whole_net_runs_cast_to_float64_and_bfloat16(dtype):
     assert error < (1e-6 if dtype == torch.float64 else 0.03)
 
 
-def test_flops_on_meta_device():
+@pytest.mark.parametrize("text", ["off", "null"])
+def test_flops_on_meta_device_match_the_hand_count(text):
+    """Every matmul of one forward, 2 FLOPs per multiply-add (elementwise work is not counted)."""
+    channels, heads, head_dim, layers, caption, text_tokens = 8, 2, 8, 2, 16, 5
+    frames, height, width, batch = 4, 3, 2, 2
     with torch.device("meta"):
-        net = A2VDiT(in_channels=8, num_attention_heads=2, attention_head_dim=8, num_layers=2, audio_dim=DA)
-    assert forward_flops(net, frames=3, height=4, width=4, audio_tokens=HW) > 0
+        net = A2VDiT(in_channels=channels, num_attention_heads=heads, attention_head_dim=head_dim,
+                     num_layers=layers, audio_dim=DA, text=text, caption_channels=caption, cross_attention_dim=16,
+                     text_tokens=text_tokens)
+    flops = forward_flops(net, frames=frames, height=height, width=width, audio_tokens=HW, batch=batch)
+
+    def linear(rows: int, fan_in: int, fan_out: int) -> int:
+        return 2 * rows * fan_in * fan_out
+
+    def attention(queries: int, keys: int) -> int:  # QK^T and AV over all heads
+        return 2 * (2 * queries * keys * heads * head_dim)
+
+    dim = heads * head_dim
+    per_frame = height * width
+    tokens, audio_tokens = frames * per_frame, (frames - 1) * HW
+    sample = (linear(tokens, channels, dim)                                   # proj_in
+              + linear(frames, 256, dim) + linear(frames, dim, dim)           # timestep MLP, once per frame
+              + linear(frames, dim, 6 * dim)                                  # AdaLN-single
+              + linear(audio_tokens, DA, dim) + linear(audio_tokens, dim, dim)  # audio projection
+              + linear(tokens, dim, channels))                                # proj_out
+    block = (4 * linear(tokens, dim, dim) + attention(tokens, tokens)         # self-attention: q, k, v, out
+             + 2 * linear((frames - 1) * per_frame, dim, dim)                 # audio: q and out, frames 1..f-1
+             + 2 * linear(audio_tokens, dim, dim)                             # audio: k and v of C
+             + (frames - 1) * attention(per_frame, HW)                        # each frame to its own C_k
+             + linear(tokens, dim, 4 * dim) + linear(tokens, 4 * dim, dim))   # feed-forward
+    shared = 0
+    if text == "null":  # text cross-attention to the learned context, projected once for the whole batch
+        block += 2 * linear(tokens, dim, dim) + 2 * linear(text_tokens, dim, dim)
+        block += attention(tokens, text_tokens)
+        shared = linear(text_tokens, caption, dim) + linear(text_tokens, dim, dim)
+    assert flops == batch * (sample + layers * block) + shared

@@ -68,6 +68,37 @@ def test_target_times_are_the_shifted_logit_normal(mu, sigma):
         assert abs((below <= x).float().mean().item() - cdf * (1 - math.log(cdf))) < 0.01
 
 
+def ks_distance(samples: torch.Tensor, cdf) -> float:
+    """Kolmogorov-Smirnov statistic sup |ECDF - cdf| of distinct samples."""
+    x = samples.double().sort().values
+    values, n = cdf(x), len(x)
+    above = torch.arange(1, n + 1, dtype=torch.float64) / n - values
+    below = values - torch.arange(n, dtype=torch.float64) / n
+    return max(above.max().item(), below.max().item())
+
+
+@pytest.mark.parametrize(("mu", "sigma"), [(0.5, 1.0), (2.0, 0.6), (-1.0, 1.5)])
+def test_training_times_pass_a_ks_test(mu, sigma):
+    """t2 ~ sigmoid(N(mu, sigma)) (eq. 12); a moving t1 follows the sync share's t2 law or that law truncated below t2.
+
+    Truncated below an independent draw, P(t1 <= x) = F(x)(1 - ln F(x)), F the logit-normal CDF.
+    """
+    sync, clean = 0.2, 0.1
+    ans = ANSProcess(shift=TimeShift(mu=mu), sigma=sigma, sync_prob=sync, clean_prob=clean)
+    t = ans.sample_times(20000, 2, 1024, torch.device("cpu"), torch.Generator().manual_seed(3))
+
+    def logit_normal(x):
+        return torch.special.ndtr((torch.logit(x) - mu) / sigma)
+
+    def moving(x):
+        cdf = logit_normal(x)
+        return (sync * cdf + (1 - sync - clean) * cdf * (1 - torch.log(cdf))) / (1 - clean)
+
+    assert ks_distance(t[:, 2], logit_normal) < 1.63 / math.sqrt(len(t))  # the 1 % critical value
+    motion = t[:, 1][t[:, 1] > 0]
+    assert ks_distance(motion, moving) < 1.63 / math.sqrt(len(motion))
+
+
 def test_exact_time_mass_matches_the_sampler():
     ans = ANSProcess(shift=TimeShift(mu=1.0), sigma=0.8, sync_prob=0.15, clean_prob=0.05)
     t = ans.sample_times(100000, 2, 1024, torch.device("cpu"), torch.Generator().manual_seed(2))

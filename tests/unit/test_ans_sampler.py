@@ -1,5 +1,7 @@
 """ANS sampling: clip-after-clip == Algorithm 1's literal loop order; CFG in one forward; streaming cost; baselines."""
 
+import math
+
 import pytest
 import torch
 from einops import rearrange
@@ -14,7 +16,12 @@ C, H, W, HW, DA = 4, 2, 3, 2, 5
 
 
 class Toy(torch.nn.Module):
-    """A small nonlinear velocity net that mixes frames, time, reference and audio; counts calls."""
+    """A small nonlinear velocity net that mixes frames, times, reference and audio; counts calls.
+
+    Each frame's output depends on every frame's state and on every frame's time (the mean time, and the previous
+    frame's time), as attention over per-token timesteps does: a wrong value or time label on any frame, the
+    reference included, changes the output of the others.
+    """
 
     def __init__(self):
         super().__init__()
@@ -30,7 +37,8 @@ class Toy(torch.nn.Module):
         sound = rearrange(audio.mean(dim=2) @ self.audio, "b f c -> b c f 1 1")
         sound = torch.cat([torch.zeros_like(sound[:, :, :1]), sound], dim=2)  # the reference gets no audio
         mixed = torch.einsum("dc,bcfhw->bdfhw", self.mix, z)
-        return torch.tanh(mixed + context + sound + rearrange(t, "b f -> b 1 f 1 1"))
+        clock = t + 0.5 * t.mean(dim=1, keepdim=True) + 0.25 * t.roll(1, dims=1)
+        return torch.tanh(mixed + context + sound + rearrange(clock, "b f -> b 1 f 1 1"))
 
 
 def inputs(frames: int, batch: int = 2, seed: int = 0):
@@ -40,24 +48,47 @@ def inputs(frames: int, batch: int = 2, seed: int = 0):
             torch.randn(batch, C, frames, H, W, generator=generator))
 
 
-def algorithm_1(sampler: ANSSampler, model, z_ref, audio, noise):
-    """Algorithm 1 as printed: timesteps outside, clips inside, the whole sequence updated after each step."""
-    f, times = sampler.clip_frames, sampler.schedule(sampler.clip_tokens(z_ref)).to(noise)
-    starts, batch = clip_starts(noise.shape[2], f), noise.shape[0]
+def paper_schedule(steps: int, mu: float) -> list[float]:
+    """T_1 = 1 ... T_n = 0: the uniform grid u through the shift, sigmoid(mu + logit(u)) = e^mu·u / (e^mu·u + 1 - u)."""
+    grid = [1 - k / steps for k in range(steps + 1)]
+    return [math.exp(mu) * u / (math.exp(mu) * u + 1 - u) for u in grid]
+
+
+def paper_cfg(guidance: Guidance, model, z, t, audio):
+    """Eq. 16 / 17 as printed, one forward per branch; a dropped condition is zeros."""
+    no_ref = torch.cat([torch.zeros_like(z[:, :, :1]), z[:, :, 1:]], dim=2)
+    silent = torch.zeros_like(audio)
+    if guidance.mode == "none":
+        return model(z, t, audio)
+    if guidance.mode == "joint":
+        alpha = guidance.audio_scale
+        return (1 - alpha) * model(no_ref, t, silent) + alpha * model(z, t, audio)
+    alpha, beta = guidance.ref_scale, guidance.audio_scale
+    return (1 - alpha - beta) * model(no_ref, t, silent) + alpha * model(z, t, silent) + beta * model(z, t, audio)
+
+
+def algorithm_1(steps: int, mu: float, f: int, guidance: Guidance, model, z_ref, audio, noise):
+    """Algorithm 1 as printed, written from the paper alone (schedule, clips, CFG and Euler step included).
+
+    Timesteps outside, clips inside, the whole sequence updated after each step; N = 1 + k(f - 1) frames.
+    """
+    times, batch = paper_schedule(steps, mu), noise.shape[0]
+    clips = (noise.shape[2] - 1) // (f - 1)
     z = noise.clone()
-    for i in range(len(times) - 1):
+    for i in range(steps):
         updated = z.clone()
-        for j, start in enumerate(starts):
+        for j in range(clips):
+            start = j * (f - 1)
             clip = z[:, :, start:start + f].clone()
-            t = torch.full((batch, 1 + f), float(times[i]))
-            t_next = torch.full((batch, 1 + f), float(times[i + 1]))
-            t[:, 0] = t_next[:, 0] = 0.0
-            if j > 0:  # guided: the previous clip's last frame, already at T_{i+1}
+            t = torch.tensor([[0.0] + [times[i]] * f] * batch)
+            t_next = torch.tensor([[0.0] + [times[i + 1]] * f] * batch)
+            if j > 0:  # Z_j(T_i)[1] <- Z_{j-1}(T_{i+1})[f], at t = [0, T_{i+1}, T_i ... T_i]
                 clip[:, :, 0] = updated[:, :, start]
                 t[:, 1] = times[i + 1]
             full = torch.cat([z_ref, clip], dim=2)
-            v = sampler.guidance(model, full, t, audio[:, start:start + f])
-            updated[:, :, start:start + f] = euler_step(full, v, t, t_next)[:, :, 1:]
+            v = paper_cfg(guidance, model, full, t, audio[:, start:start + f])
+            stepped = full + rearrange(t_next - t, "b f -> b 1 f 1 1") * v  # z_{t'} = z_t + (t' - t)·v
+            updated[:, :, start:start + f] = stepped[:, :, 1:]
         z = updated
     return z
 
@@ -69,13 +100,46 @@ def test_clip_after_clip_equals_the_literal_loop_order(mode):
     assert frames == 10 and len(clip_starts(frames, 4)) == 3
     z_ref, audio, noise = inputs(frames)
     with torch.no_grad():
-        literal = algorithm_1(sampler, Toy(), z_ref, audio, noise)
+        literal = algorithm_1(5, 1.0, 4, sampler.guidance, Toy(), z_ref, audio, noise)
         streamed = sampler.sample(Toy(), z_ref, audio, noise)
     torch.testing.assert_close(streamed, literal, rtol=0, atol=1e-6)
     # the clips really interact: without motion guidance the result differs
     independent = torch.cat([sampler.sample(Toy(), z_ref, audio[:, s:s + 4], noise[:, :, s:s + 4])
                              for s in (0, 3, 6)], dim=2)
     assert (independent[:, :, [4, 5, 7, 8]] - literal[:, :, [4, 5, 7, 8]]).abs().max() > 1e-3
+
+
+class Recorder(Toy):
+    """Toy that keeps every input it sees."""
+
+    def __init__(self):
+        super().__init__()
+        self.seen = []
+
+    def forward(self, z, t, audio):
+        self.seen.append((z.clone(), t.clone()))
+        return super().forward(z, t, audio)
+
+
+def test_the_network_sees_algorithm_1s_times_and_motion_frames():
+    """Clip 1 at [0, T_i ... T_i]; clip j > 1 at [0, T_{i+1}, T_i ... T_i] with clip j-1's last frame at T_{i+1}."""
+    steps, f = 3, 3
+    sampler = ANSSampler(steps=steps, clip_frames=f, guidance=Guidance("none"), shift=TimeShift(mu=math.log(3)))
+    model = Recorder()
+    z_ref, audio, noise = inputs(7)
+    with torch.no_grad():
+        result = sampler.sample(model, z_ref, audio, noise)
+    times = [1.0, 6 / 7, 0.6, 0.0]  # 3u / (3u + 1 - u) at u = 1, 2/3, 1/3, 0
+    seen = [model.seen[j * steps:(j + 1) * steps] for j in range(3)]  # clip after clip, step after step
+    for j, clip in enumerate(seen):
+        for i, (z, t) in enumerate(clip):
+            motion = times[i + 1] if j > 0 else times[i]
+            torch.testing.assert_close(t, torch.tensor([[0.0, motion, times[i], times[i]]] * 2), rtol=0, atol=1e-7)
+            torch.testing.assert_close(z[:, :, :1], z_ref, rtol=0, atol=0)
+            if j > 0:  # clip j-1's last frame after step i: its input to step i + 1, or its final value
+                previous = seen[j - 1][i + 1][0][:, :, -1] if i + 1 < steps else result[:, :, 2 * j]
+                torch.testing.assert_close(z[:, :, 1], previous, rtol=0, atol=0)
+    torch.testing.assert_close(seen[0][0][0][:, :, 1:], noise[:, :, :f], rtol=0, atol=0)  # Z(T_1) = eps
 
 
 def test_the_first_clip_costs_the_same_forwards_whatever_the_audio_length():
@@ -124,6 +188,9 @@ def test_schedule_runs_from_noise_to_data_and_shifts_towards_noise():
     torch.testing.assert_close(plain, torch.linspace(1, 0, 9, dtype=torch.float64))
     assert shifted[0] == 1 and shifted[-1] == 0 and bool((shifted.diff() < 0).all())
     assert bool((shifted[1:-1] > plain[1:-1]).all())
+    # e^mu = 3: T = 3u / (1 + 2u) at u = 1, 3/4, 1/2, 1/4, 0
+    expected = torch.tensor([1, 0.9, 0.75, 0.5, 0], dtype=torch.float64)
+    torch.testing.assert_close(sampling_schedule(4, math.log(3)), expected)
 
 
 def test_euler_step_is_exact_per_frame_and_leaves_frames_with_equal_times():
@@ -151,3 +218,67 @@ def test_baselines_shapes_and_fusion_weights():
     z_ref, audio, noise = inputs(padded_length(8, 4, overlap=2))
     assert overlap_fuse(sampler, Toy(), z_ref, audio, noise, overlap=2).shape == noise.shape
     torch.testing.assert_close(fuse_weights(5, 2), torch.tensor([1 / 3, 2 / 3, 1, 2 / 3, 1 / 3], dtype=torch.float64))
+
+
+class Linear(torch.nn.Module):
+    """v_k = λ·z_k + μ·mean_j z_j + ρ·z_R + κ·t_k + ν·mean(t) + α·ā_k on the frames k >= 1 of a clip.
+
+    mean_j z_j over the clip's frames, mean(t) over the reference's time too, ā_k the mean of frame k's audio latents.
+    Linear in the conditions, so Joint-CFG with scale a multiplies the ρ and α terms by a.
+    """
+
+    LAMBDA, MU, RHO, KAPPA, NU, ALPHA = -0.7, 0.3, 0.5, 0.8, -0.6, 1.3
+
+    def forward(self, z, t, audio):
+        frames = z[:, :, 1:]
+        v = (self.LAMBDA * frames + self.MU * frames.mean(dim=2, keepdim=True) + self.RHO * z[:, :, :1]
+             + self.KAPPA * rearrange(t[:, 1:], "b f -> b 1 f 1 1")
+             + self.NU * rearrange(t.mean(dim=1), "b -> b 1 1 1 1")
+             + self.ALPHA * rearrange(audio.mean(dim=(2, 3)), "b f -> b 1 f 1 1"))
+        return torch.cat([torch.zeros_like(z[:, :, :1]), v], dim=2)
+
+
+def linear_velocity(x, z_ref, sound, time, scale):
+    """Linear's velocity of one clip's frames x (B, C, f, h, w), every frame at ``time``, written out."""
+    f = x.shape[2]
+    return (Linear.LAMBDA * x + Linear.MU * x.mean(dim=2, keepdim=True) + Linear.KAPPA * time
+            + Linear.NU * f * time / (1 + f) + scale * (Linear.RHO * z_ref + Linear.ALPHA * sound))
+
+
+@pytest.mark.parametrize(("mode", "scale"), [("none", 1.0), ("joint", 2.5)])
+def test_independent_clips_are_clip_by_clip_euler_loops(mode, scale):
+    """ "w/o ANS": each clip of f frames runs every step at t = [0, T_i ... T_i] from its own noise and audio."""
+    sampler = ANSSampler(steps=3, clip_frames=3, guidance=Guidance(mode, audio_scale=scale), shift=TimeShift(mu=0.0))
+    z_ref, audio, noise = inputs(9)
+    times = [1.0, 2 / 3, 1 / 3, 0.0]  # no shift: the uniform grid
+    sound = rearrange(audio.double().mean(dim=(2, 3)), "b f -> b 1 f 1 1")
+    expected = []
+    for start in (0, 3, 6):
+        x = noise[:, :, start:start + 3].double()
+        for i in range(3):
+            v = linear_velocity(x, z_ref.double(), sound[:, :, start:start + 3], times[i], scale)
+            x = x + (times[i + 1] - times[i]) * v
+        expected.append(x)
+    out = independent_clips(sampler, Linear(), z_ref, audio, noise)
+    torch.testing.assert_close(out.double(), torch.cat(expected, dim=2), rtol=0, atol=1e-5)
+
+
+@pytest.mark.parametrize(("mode", "scale"), [("none", 1.0), ("joint", 2.5)])
+def test_overlap_fuse_blends_the_clips_velocities_with_ramps(mode, scale):
+    """Clips of 4 frames overlapping by 2, all at T_i; shared frames take the ramp-weighted mean of the velocities."""
+    sampler = ANSSampler(steps=3, clip_frames=4, guidance=Guidance(mode, audio_scale=scale), shift=TimeShift(mu=0.0))
+    z_ref, audio, noise = inputs(8)
+    times, starts = [1.0, 2 / 3, 1 / 3, 0.0], (0, 2, 4)
+    ramps = [1 / 3, 2 / 3, 2 / 3, 1 / 3]  # k / (overlap + 1) up at the start of each clip, down at its end
+    sound = rearrange(audio.double().mean(dim=(2, 3)), "b f -> b 1 f 1 1")
+    z = noise.double()
+    for i in range(3):
+        weighted, total = torch.zeros_like(z), [0.0] * 8
+        for start in starts:
+            v = linear_velocity(z[:, :, start:start + 4], z_ref.double(), sound[:, :, start:start + 4], times[i], scale)
+            for k in range(4):
+                weighted[:, :, start + k] += ramps[k] * v[:, :, k]
+                total[start + k] += ramps[k]
+        z = z + (times[i + 1] - times[i]) * weighted / torch.tensor(total, dtype=torch.float64)[:, None, None]
+    out = overlap_fuse(sampler, Linear(), z_ref, audio, noise, overlap=2)
+    torch.testing.assert_close(out.double(), z, rtol=0, atol=1e-5)

@@ -55,6 +55,9 @@ def test_scores_folders_and_marks_missing_metrics(folders, tmp_path):
     table = (tmp_path / "out" / "results.md").read_text()
     assert "| FID ↓ | FVD ↓ | Sync-C ↑ | Sync-D ↓ | E-FID ↓ | Runtime (s) ↓" in table
     assert "| missing | missing | missing | missing | missing | — |" in table
+    # beside the paper's Table 1 (paper_table=1), for reference only on synthetic data
+    assert "## The paper's Table 1 for reference: HDTF and MEAD numbers, not comparable with synthetic data" in table
+    assert "| READ (readlit) | missing | missing | missing | missing | missing |\n| READ (paper, HDTF) |" in table
     assert json.loads((tmp_path / "out" / "results.json").read_text())["metrics"]["psnr"] == metrics["psnr"]
 
 

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +46,17 @@ class TimedVelocity(torch.nn.Module):
         return out
 
 
+@contextmanager
+def timed_backbone(pipeline: TalkingHeadPipeline) -> Iterator[TimedVelocity]:
+    """The pipeline's backbone wrapped in a :class:`TimedVelocity` inside the block, its own again after it."""
+    timed = TimedVelocity(pipeline.velocity)
+    pipeline.velocity = timed
+    try:
+        yield timed
+    finally:
+        pipeline.velocity = timed.net
+
+
 def generate_split(pipeline: TalkingHeadPipeline, sampler: ANSSampler, dataset: Dataset, out: Path, seed: int,
                    limit: int | None = None, progress: bool = True, method: str = "ans") -> dict[str, Any]:
     """Write ``out/generated/<clip>.mp4``, ``out/reference/<clip>.mp4`` and the manifest for the first ``limit`` clips.
@@ -60,11 +73,9 @@ def generate_split(pipeline: TalkingHeadPipeline, sampler: ANSSampler, dataset: 
     generated, reference = out / "generated", out / "reference"
     generated.mkdir(parents=True, exist_ok=True)
     reference.mkdir(parents=True, exist_ok=True)
-    timed = TimedVelocity(pipeline.velocity)
-    pipeline.velocity = timed
     count = len(dataset) if limit is None else min(limit, len(dataset))
     clips = []
-    try:
+    with timed_backbone(pipeline) as timed:
         for index in tqdm(range(count), desc="generating", unit="video", disable=not progress):
             item = dataset[index]
             timed.seconds, start = 0.0, time.perf_counter()
@@ -72,8 +83,6 @@ def generate_split(pipeline: TalkingHeadPipeline, sampler: ANSSampler, dataset: 
                                       torch.Generator().manual_seed(seed + index), method=method)
             clips.append(clip_entry(item, video.shape[1], timed.seconds, time.perf_counter() - start))
             _write_pair(pipeline, generated, reference, item["clip_id"], video, item)
-    finally:
-        pipeline.velocity = timed.net
     manifest = {"seed": seed, "method": method, "clips": clips}
     atomic_write_text(generated / MANIFEST, json.dumps(manifest, indent=1))
     return manifest

@@ -189,7 +189,13 @@ class Scorers:
         clip = self.clips[pair.name]
         metric.update(pair.fake, pair.audio, make_identity(int(clip["data_seed"]), int(clip["identity"])))
 
+    def reset(self) -> None:
+        """Forget every pair added (the metric networks stay loaded), to score a new set."""
+        for metric in self.metrics.values():
+            metric.reset()
+
     def results(self) -> dict[str, float]:
+        """Every metric's value over the pairs added (across processes, when torch.distributed runs)."""
         out = {}
         for name, metric in self.metrics.items():
             value = metric.compute()

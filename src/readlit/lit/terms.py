@@ -12,7 +12,6 @@ or what moves. Real data (HDTF, MEAD) has no mask and trains without them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -34,19 +33,24 @@ def _mouth_mask(batch: dict[str, Any]) -> torch.Tensor:
     return batch["mouth_mask"]
 
 
-def _check_weight(weight: float) -> None:
-    if weight < 0:
-        raise ConfigError(f"weight={weight} must be >= 0")
+class _Weighted:
+    """A term with a non-negative ``weight``.
+
+    Deliberately not a dataclass: Hydra puts the objects of a config dict (``model.terms``) into an OmegaConf
+    container, and OmegaConf turns dataclass instances into configs, which are not callable.
+    """
+
+    def __init__(self, weight: float):
+        if weight < 0:
+            raise ConfigError(f"weight={weight} must be >= 0")
+        self.weight = float(weight)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(weight={self.weight})"
 
 
-@dataclass(frozen=True)
-class MotionL1:
+class MotionL1(_Weighted):
     """L1 between the frame-to-frame changes of reconstruction and input: weighs what moves (mouth, blinks)."""
-
-    weight: float
-
-    def __post_init__(self) -> None:
-        _check_weight(self.weight)
 
     def __call__(self, recon: torch.Tensor, video: torch.Tensor, batch: dict[str, Any]) -> torch.Tensor:
         """recon, video: (B, 3, F, H, W); 0 for single frames."""
@@ -55,8 +59,7 @@ class MotionL1:
         return (recon.diff(dim=2) - video.diff(dim=2)).abs().mean()
 
 
-@dataclass(frozen=True)
-class MouthMSE:
+class MouthMSE(_Weighted):
     """Mean squared error over the pixels of the batch's ``mouth_mask``.
 
     Squared, not absolute: a mouth is closed more often than open, so while the latents do not yet tell the two
@@ -66,11 +69,6 @@ class MouthMSE:
     L1 one.
     """
 
-    weight: float
-
-    def __post_init__(self) -> None:
-        _check_weight(self.weight)
-
     def __call__(self, recon: torch.Tensor, video: torch.Tensor, batch: dict[str, Any]) -> torch.Tensor:
         """recon, video: (B, 3, F, H, W); the batch's ``mouth_mask`` (B, H, W) is 1 where the mouth can be."""
         weight = rearrange(_mouth_mask(batch).to(video.dtype), "b h w -> b 1 1 h w")
@@ -78,14 +76,8 @@ class MouthMSE:
         return ((recon - video).square() * weight).sum() / area.clamp_min(1.0)
 
 
-@dataclass(frozen=True)
-class SingleFrames:
+class SingleFrames(_Weighted):
     """A view of the batch: one random frame per clip, encoded alone as an image (the reference-image path)."""
-
-    weight: float
-
-    def __post_init__(self) -> None:
-        _check_weight(self.weight)
 
     def __call__(self, video: torch.Tensor) -> torch.Tensor:
         """(B, 3, F, H, W) -> (B, 3, 1, H, W)."""
@@ -93,14 +85,8 @@ class SingleFrames:
         return video[torch.arange(video.shape[0], device=video.device), :, index][:, :, None]
 
 
-@dataclass(frozen=True)
-class MouthWeighting:
+class MouthWeighting(_Weighted):
     """A2V flow-loss weights (B, h, w): 1 + ``weight`` on the latent positions the mouth mask reaches, 1 elsewhere."""
-
-    weight: float
-
-    def __post_init__(self) -> None:
-        _check_weight(self.weight)
 
     def __call__(self, batch: dict[str, Any], latent_size: tuple[int, int]) -> torch.Tensor:
         mask = F.adaptive_max_pool2d(_mouth_mask(batch).float()[:, None], latent_size)[:, 0]
