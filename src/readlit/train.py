@@ -84,12 +84,14 @@ def check_train(cfg: DictConfig, whole_model: bool = False) -> None:
         instantiate(cfg.model)
 
 
-def _check_monitor(cfg: DictConfig, model: L.LightningModule) -> None:
-    """``monitor.metric`` and ``optimized_metric`` must be names the stage logs (a typo would surface only when the
-    first checkpoint is saved, after a whole epoch)."""
+def _check_monitor(cfg: DictConfig, model: L.LightningModule, callbacks: list[Any]) -> None:
+    """``monitor.metric`` and ``optimized_metric`` must be names the stage or a callback logs (a typo would surface
+    only when the first checkpoint is saved, after a whole epoch)."""
     logged = getattr(model, "logged_metrics", lambda: None)()
     if logged is None:
         return
+    for callback in callbacks:
+        logged += getattr(callback, "logged_metrics", list)()
     for key in ("monitor.metric", "optimized_metric"):
         name = OmegaConf.select(cfg, key)
         if name is not None and str(name).split("/")[0] in ("train", "val", "test") and name not in logged:
@@ -122,8 +124,9 @@ def _check_resume(cfg: DictConfig, model: L.LightningModule) -> str | None:
                  f"{len(unexpected)} unknown (e.g. {unexpected[0]})" if unexpected else "",
                  f"{len(shaped)} of other shapes (e.g. {shaped[0]}: {tuple(saved[shaped[0]].shape)} there, "
                  f"{tuple(own[shaped[0]].shape)} here)" if shaped else ""]
-        raise CheckpointError(f"ckpt_path={ckpt_path} holds weights of another model ({', '.join(f for f in found if f)}"
-                              "); resume with the settings it was trained with")
+        differences = ", ".join(f for f in found if f)
+        raise CheckpointError(f"ckpt_path={ckpt_path} holds weights of another model ({differences}); resume with the "
+                              "settings it was trained with")
     remove_leftovers(Path(ckpt_path).expanduser().parent, dead_only=True)  # what a killed save left there
     return ckpt_path
 
@@ -146,10 +149,10 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
         L.seed_everything(cfg.seed, workers=True)
     datamodule = instantiate(cfg.data)
     model = instantiate(cfg.model)
-    _check_monitor(cfg, model)
+    callbacks = instantiate_group(cfg.get("callbacks"))
+    _check_monitor(cfg, model, callbacks)
     _check_motion_context(model, datamodule)
     ckpt_path = _check_resume(cfg, model)
-    callbacks = instantiate_group(cfg.get("callbacks"))
     loggers = instantiate_group(cfg.get("logger"))
     trainer = _trainer(cfg, callbacks, loggers)
     for logger in loggers:

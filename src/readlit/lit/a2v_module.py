@@ -29,9 +29,9 @@ import torch
 from torch import nn
 from torchmetrics import MeanMetric
 
+from readlit import checks
 from readlit.audio import WhisperFrontEnd
 from readlit.checkpoint import A2VHeader, CodecRef, load_checkpoint, submodule_state
-from readlit import checks
 from readlit.errors import CheckpointError, ConfigError, scope
 from readlit.flow.ans import ANSProcess
 from readlit.lit.base import Batch, StageModule, per_stage

@@ -12,7 +12,6 @@ import ctypes
 import ctypes.util
 import os
 import signal
-
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
