@@ -24,6 +24,7 @@ Shape letters (docs/design.md): S Whisper tokens, E hidden states, Da width, F f
 
 from __future__ import annotations
 
+import functools
 import struct
 from pathlib import Path
 from typing import Any
@@ -355,9 +356,9 @@ def _check_window(window_tokens: int, tokens_per_frame: int, fps: int) -> None:
 def check_frontend(factory: Any) -> None:
     """Check what is cheap to check of a front end's partial (its keys, a local folder) without loading weights,
     so a datamodule that builds the front end only at set-up can refuse a bad key when it is made."""
-    if factory is None:
-        return
-    kwargs = getattr(factory, "keywords", {})
+    if not isinstance(factory, functools.partial):
+        return  # a plain callable (or none) shows no keys to check; it is checked when it builds the front end
+    kwargs = factory.keywords
     pretrained, random_config = kwargs.get("pretrained"), kwargs.get("random_config")
     if (pretrained is None) == (random_config is None):
         raise ConfigError(f"pretrained={pretrained!r}: give exactly one of pretrained (a Hugging Face id or local "

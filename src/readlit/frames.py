@@ -58,7 +58,7 @@ def is_valid(num_frames: int, ratio: int = RATIO) -> bool:
 
 def check_frame_count(num_frames: int, ratio: int = RATIO, key: str = "num_frames") -> int:
     """Return the latent frame count for ``num_frames`` or raise a ConfigError naming ``key``."""
-    checks.integer(key, num_frames, minimum=1)
+    checks.integer(key, num_frames)
     if not is_valid(num_frames, ratio):
         lower = longest_prefix(max(num_frames, 1), ratio)
         raise ConfigError(
