@@ -254,6 +254,10 @@ def _image_mode(mode: str):
         elif mode == "RGB16":
             # 16-bit RGB PNG, written by hand (PIL writes no 16-bit colour PNGs)
             _write_png16(path, np.round(pixels * 257).astype(">u2"))
+        elif mode == "P":
+            # An adaptive palette, as an image editor writes one (convert("P") dithers to the web palette, ~15
+            # grey levels away from the picture in the file itself)
+            rgb.quantize(256).save(path)
         elif mode == "CMYK":
             rgb.convert("CMYK").save(path)
         elif mode == "RGBA":
