@@ -86,7 +86,7 @@ def load_audio(path: str | Path, sample_rate: int = 16000) -> torch.Tensor:
         ) from err
     mono = channels.mean(axis=0)
     if mono.size == 0:
-        raise AudioError(f"{path} has no audio samples; replace it or drop it from the data list")
+        raise AudioError(f"{path} has no samples; replace it or drop it from the data list")
     if declared is not None and mono.size < _TRUNCATED * declared and declared - mono.size > file_rate // 25:
         raise AudioError(f"{path} is truncated: its header promises {declared / file_rate:.2f} s but it holds "
                          f"{mono.size / file_rate:.2f} s; copy or export it again")
