@@ -24,6 +24,8 @@ Shape letters (docs/design.md): S Whisper tokens, E hidden states, Da width, F f
 
 from __future__ import annotations
 
+import functools
+import struct
 from pathlib import Path
 from typing import Any
 
@@ -48,42 +50,59 @@ WHISPER_SOURCE_URL = "https://huggingface.co/openai/whisper-tiny"
 # ----------------------------------------------------------------------------------------------- loading
 
 
+# Containers whose header states the exact length of the audio (the others estimate it from the bit rate).
+_EXACT_LENGTH = {"w64", "flac", "aiff"}
+# A file holding less than this share of what its header promises is cut short (a copy or download interrupted).
+_TRUNCATED = 0.9
+
+
 def load_audio(path: str | Path, sample_rate: int = 16000) -> torch.Tensor:
     """Decode any audio (or video) file to a mono float32 waveform.
 
     Decoded with PyAV (wav, mp3, m4a/aac, flac, ogg, or the audio track of a video); channels are averaged;
-    the result is resampled to ``sample_rate`` with soxr (high quality) when the file's rate differs.
+    the result is resampled to ``sample_rate`` with soxr (high quality) when the file's rate differs. Samples the
+    container marks as outside the presentation (an AAC encoder's priming before time 0 and padding past the
+    stream's end) are dropped, so the waveform lasts as long as the file plays.
 
     Returns:
         (samples,) float32 waveform at ``sample_rate``.
 
     Raises:
-        AudioError: missing or undecodable file, no audio stream, unknown sample rate, or zero samples.
+        AudioError: missing or undecodable file, no audio stream, unknown sample rate, zero samples, NaN or
+            infinite samples, or a file that holds clearly less than its header promises (truncated).
     """
-    if sample_rate <= 0:
-        raise ConfigError(f"audio.sample_rate must be positive, got {sample_rate}")
+    if isinstance(sample_rate, bool) or not isinstance(sample_rate, int) or sample_rate <= 0:
+        raise ConfigError(f"sample_rate={sample_rate} must be a positive whole number")
     path = Path(path)
     if not path.is_file():
-        raise AudioError(f"audio file not found: {path}; check the path or the data folder it comes from")
+        raise AudioError(f"{path}: no such file; check the path or the data folder it comes from")
     try:
         with av.open(str(path)) as container:
-            channels, file_rate = _decode_channels(container, path)
-    except (av.FFmpegError, OSError) as err:
+            channels, file_rate, declared = _decode_channels(container, path)
+    except (av.FFmpegError, OSError, UnicodeDecodeError) as err:
         raise AudioError(
-            f"cannot decode audio file {path} ({one_line(err)}); "
+            f"{path} cannot be decoded as audio ({one_line(err)}); "
             "check that it is a valid audio/video file or re-encode it, e.g. `ffmpeg -i IN -ac 1 OUT.wav`"
         ) from err
     mono = channels.mean(axis=0)
     if mono.size == 0:
-        raise AudioError(f"audio file {path} has no samples; replace it or drop it from the data list")
+        raise AudioError(f"{path} has no samples; replace it or drop it from the data list")
+    if declared is not None and mono.size < _TRUNCATED * declared and declared - mono.size > file_rate // 25:
+        raise AudioError(f"{path} is truncated: its header promises {declared / file_rate:.2f} s but it holds "
+                         f"{mono.size / file_rate:.2f} s; copy or export it again")
+    bad = np.flatnonzero(~np.isfinite(mono))
+    if bad.size:
+        raise AudioError(f"{path} holds NaN or infinite samples (the first at {bad[0] / file_rate:.2f} s); "
+                         "export it again")
     if file_rate != sample_rate:
         # soxr directly: same HQ resampler librosa would use, without librosa's slow first-call lazy imports.
         mono = soxr.resample(mono, file_rate, sample_rate, quality="HQ")
     return torch.from_numpy(np.ascontiguousarray(mono, dtype=np.float32))
 
 
-def _decode_channels(container: av.container.InputContainer, path: Path) -> tuple[np.ndarray, int]:
-    """Decode the first audio stream to (channels, samples) float32 and its sample rate."""
+def _decode_channels(container: av.container.InputContainer, path: Path) -> tuple[np.ndarray, int, int | None]:
+    """The first audio stream as (channels, samples) float32 within its presentation span, its sample rate, and
+    the samples its header promises (None where the container only estimates them)."""
     if not container.streams.audio:
         raise AudioError(f"{path} has no audio stream; give a file with an audio track")
     stream = container.streams.audio[0]
@@ -92,14 +111,52 @@ def _decode_channels(container: av.container.InputContainer, path: Path) -> tupl
         raise AudioError(
             f"{path} has no readable sample rate; re-encode it, e.g. `ffmpeg -i IN -ar 16000 OUT.wav`"
         )
+    span = _presented_samples(stream, rate)
     # Converting every frame to planar float (at the stream's rate) makes to_ndarray() always (channels, n),
     # whatever the codec's sample format (s16, s32p, flt, ...).
     resampler = av.AudioResampler(format="fltp", rate=rate)
-    pieces = [out.to_ndarray() for frame in container.decode(stream) for out in resampler.resample(frame)]
+    pieces, first = [], None
+    for frame in container.decode(stream):
+        if first is None and frame.pts is not None and frame.time_base is not None:
+            first = round(float(frame.pts * frame.time_base) * rate)
+        pieces += [out.to_ndarray() for out in resampler.resample(frame)]
     pieces += [out.to_ndarray() for out in resampler.resample(None)]
     if not pieces:
-        return np.zeros((1, 0), dtype=np.float32), rate
-    return np.concatenate(pieces, axis=1), rate
+        return np.zeros((1, 0), dtype=np.float32), rate, None
+    samples = np.concatenate(pieces, axis=1)
+    # An AAC (or Opus) encoder's priming samples are presented before time 0: drop them.
+    skip = max(0, -(first or 0))
+    samples = samples[:, skip:]
+    if span is not None and stream.codec_context.name in ("aac", "opus", "mp3", "vorbis"):
+        samples = samples[:, :span]  # the padding that fills the last encoder frame
+    if container.format.name == "wav":
+        return samples, rate, _wav_promised_samples(path)
+    return samples, rate, span if container.format.name in _EXACT_LENGTH else None
+
+
+def _wav_promised_samples(path: Path) -> int | None:
+    """The samples per channel a WAV's ``data`` chunk header promises (FFmpeg reports what the file holds instead);
+    None where the header states no length (a streamed WAV) or cannot be read."""
+    with open(path, "rb") as handle:
+        if handle.read(4) != b"RIFF" or not handle.read(4) or handle.read(4) != b"WAVE":
+            return None
+        block_align = None
+        while len(header := handle.read(8)) == 8:
+            kind, size = header[:4], struct.unpack("<I", header[4:])[0]
+            if kind == b"data":
+                streamed = size in (0, 0xFFFFFFFF)
+                return None if streamed or not block_align else size // block_align
+            body = handle.read(size + size % 2)  # chunks are padded to an even length
+            if kind == b"fmt " and len(body) >= 14:
+                block_align = struct.unpack("<H", body[12:14])[0]
+    return None
+
+
+def _presented_samples(stream: av.audio.stream.AudioStream, rate: int) -> int | None:
+    """The samples the stream presents, from its header's duration (None when it has none)."""
+    if stream.duration is None or stream.time_base is None:
+        return None
+    return round(float(stream.duration * stream.time_base) * rate)
 
 
 # ---------------------------------------------------------------------------------------------- windows
@@ -151,8 +208,8 @@ class WhisperFrontEnd(torch.nn.Module):
         super().__init__()
         if (pretrained is None) == (random_config is None):
             raise ConfigError(
-                "give exactly one of audio.pretrained (a Hugging Face id or local folder) "
-                f"and audio.random_config; got pretrained={pretrained!r}, random_config={random_config!r}"
+                f"pretrained={pretrained!r}: give exactly one of pretrained (a Hugging Face id or local folder) "
+                f"and random_config; got random_config={random_config!r}"
             )
         self._kwargs = dict(pretrained=pretrained, random_config=plain(random_config), window_tokens=window_tokens,
                             hidden_states=hidden_states, dim=dim, fps=fps, sample_rate=sample_rate, seed=seed)
@@ -166,10 +223,10 @@ class WhisperFrontEnd(torch.nn.Module):
         self.sample_rate = sample_rate
         if pretrained is not None:
             encoder, self.feature_extractor = _load_pretrained(pretrained)
-            source = f"audio.pretrained={pretrained!r}"
+            source = f"pretrained={pretrained!r}"
         else:
             encoder, self.feature_extractor = _build_random(random_config, seed)
-            source = "audio.random_config"
+            source = "random_config"
         _check_model(encoder.config, self.feature_extractor, hidden_states, dim, sample_rate, source)
         self.num_hidden_states = hidden_states
         self.dim = dim
@@ -245,8 +302,8 @@ class WhisperFrontEnd(torch.nn.Module):
         """
         if hidden.ndim != 3 or tuple(hidden.shape[1:]) != (self.num_hidden_states, self.dim):
             raise DataError(
-                f"hidden states of shape {tuple(hidden.shape)} do not match (S, audio.hidden_states="
-                f"{self.num_hidden_states}, audio.dim={self.dim}); recompute them with this audio config"
+                f"hidden states of shape {tuple(hidden.shape)} do not match (S, hidden_states="
+                f"{self.num_hidden_states}, dim={self.dim}); recompute them with this audio config"
             )
         if num_frames < 0:
             raise ValueError(f"num_frames must be >= 0, got {num_frames}")
@@ -277,9 +334,9 @@ class WhisperFrontEnd(torch.nn.Module):
 
 
 def _tokens_per_frame(fps: int) -> int:
-    if fps <= 0 or WHISPER_TOKENS_PER_SECOND % fps:
+    if isinstance(fps, bool) or not isinstance(fps, int) or fps <= 0 or WHISPER_TOKENS_PER_SECOND % fps:
         raise ConfigError(
-            f"audio.fps={fps} must divide Whisper's {WHISPER_TOKENS_PER_SECOND} tokens/s "
+            f"fps={fps} must divide Whisper's {WHISPER_TOKENS_PER_SECOND} tokens/s "
             "(e.g. 25, 50, 10); resample the video to such a rate"
         )
     return WHISPER_TOKENS_PER_SECOND // fps
@@ -287,12 +344,33 @@ def _tokens_per_frame(fps: int) -> int:
 
 def _check_window(window_tokens: int, tokens_per_frame: int, fps: int) -> None:
     # The window must contain the frame's own tokens plus the same context on both sides.
-    if window_tokens < tokens_per_frame or (window_tokens - tokens_per_frame) % 2:
-        parity = "even" if tokens_per_frame % 2 == 0 else "odd"
+    parity = "even" if tokens_per_frame % 2 == 0 else "odd"
+    if (isinstance(window_tokens, bool) or not isinstance(window_tokens, int) or window_tokens < tokens_per_frame
+            or (window_tokens - tokens_per_frame) % 2):
         raise ConfigError(
-            f"audio.window_tokens={window_tokens} must be {parity} and >= {tokens_per_frame} at "
-            f"audio.fps={fps} ({tokens_per_frame} tokens per frame, centred with equal context on both sides)"
+            f"window_tokens={window_tokens} must be {parity} and >= {tokens_per_frame} at "
+            f"fps={fps} ({tokens_per_frame} tokens per frame, centred with equal context on both sides)"
         )
+
+
+def check_frontend(factory: Any) -> None:
+    """Check what is cheap to check of a front end's partial (its keys, a local folder) without loading weights,
+    so a datamodule that builds the front end only at set-up can refuse a bad key when it is made."""
+    if not isinstance(factory, functools.partial):
+        return  # a plain callable (or none) shows no keys to check; it is checked when it builds the front end
+    kwargs = factory.keywords
+    pretrained, random_config = kwargs.get("pretrained"), kwargs.get("random_config")
+    if (pretrained is None) == (random_config is None):
+        raise ConfigError(f"pretrained={pretrained!r}: give exactly one of pretrained (a Hugging Face id or local "
+                          f"folder) and random_config; got random_config={random_config!r}")
+    fps = kwargs.get("fps", 25)
+    _check_window(kwargs.get("window_tokens", 10), _tokens_per_frame(fps), fps)
+    for name in ("hidden_states", "dim", "sample_rate"):
+        value = kwargs.get(name, 1)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ConfigError(f"{name}={value} must be a positive whole number")
+    if pretrained is not None and not Path(str(pretrained)).expanduser().is_dir() and not HUB_ID.match(pretrained):
+        raise CheckpointError(f"pretrained={pretrained!r}: no such Whisper folder, and not a Hugging Face id")
 
 
 def _load_pretrained(pretrained: str) -> tuple[WhisperEncoder, WhisperFeatureExtractor]:
@@ -300,10 +378,10 @@ def _load_pretrained(pretrained: str) -> tuple[WhisperEncoder, WhisperFeatureExt
     local = Path(pretrained).expanduser()
     advice = (
         f"the weights come from {WHISPER_SOURCE_URL}: save WhisperModel and WhisperFeatureExtractor "
-        "with save_pretrained(DIR) on a machine with network and set audio.pretrained=DIR"
+        "with save_pretrained(DIR) on a machine with network and set pretrained=DIR"
     )
     if not local.is_dir() and not HUB_ID.match(pretrained):
-        raise CheckpointError(f"Whisper folder audio.pretrained={pretrained!r} does not exist; {advice}")
+        raise CheckpointError(f"pretrained={pretrained!r}: no such Whisper folder; {advice}")
     # A local folder must never trigger a download.
     kwargs = {"local_files_only": True} if local.is_dir() else {}
     name = str(local) if local.is_dir() else pretrained
@@ -314,7 +392,7 @@ def _load_pretrained(pretrained: str) -> tuple[WhisperEncoder, WhisperFeatureExt
     # Any failure (offline, missing files, bad weights) must become one actionable line.
     except Exception as err:
         raise CheckpointError(
-            f"cannot load the Whisper encoder audio.pretrained={pretrained!r} ({one_line(err)}); {advice}"
+            f"pretrained={pretrained!r}: cannot load the Whisper encoder ({one_line(err)}); {advice}"
         ) from err
     return encoder, feature_extractor
 
@@ -328,7 +406,7 @@ def _build_random(random_config: dict, seed: int) -> tuple[WhisperEncoder, Whisp
             config = WhisperConfig(**random_config)
             encoder = WhisperEncoder(config)
         except (TypeError, ValueError) as err:
-            raise ConfigError(f"audio.random_config is not a valid WhisperConfig ({one_line(err)})") from err
+            raise ConfigError(f"random_config={random_config} is not a valid WhisperConfig ({one_line(err)})") from err
     return encoder, WhisperFeatureExtractor(feature_size=config.num_mel_bins)
 
 
@@ -343,15 +421,14 @@ def _check_model(
     """The loaded encoder must match the configured sizes and the 30 s / 1500-token chunk geometry."""
     if config.encoder_layers + 1 != hidden_states or config.d_model != dim:
         raise ConfigError(
-            f"the Whisper encoder from {source} has {config.encoder_layers + 1} hidden states "
-            f"({config.encoder_layers} layers + embeddings) of width {config.d_model}, but "
-            f"audio.hidden_states={hidden_states}, audio.dim={dim}; set "
-            f"audio.hidden_states={config.encoder_layers + 1} audio.dim={config.d_model}"
+            f"hidden_states={hidden_states} and dim={dim} do not match the Whisper encoder from {source}: it has "
+            f"{config.encoder_layers + 1} hidden states ({config.encoder_layers} layers + embeddings) of width "
+            f"{config.d_model}; set hidden_states={config.encoder_layers + 1} dim={config.d_model}"
         )
     if feature_extractor.sampling_rate != sample_rate:
         raise ConfigError(
-            f"audio.sample_rate={sample_rate} but the Whisper feature extractor from {source} expects "
-            f"{feature_extractor.sampling_rate}; set audio.sample_rate={feature_extractor.sampling_rate}"
+            f"sample_rate={sample_rate} but the Whisper feature extractor from {source} expects "
+            f"{feature_extractor.sampling_rate}; set sample_rate={feature_extractor.sampling_rate}"
         )
     if feature_extractor.feature_size != config.num_mel_bins:
         raise CheckpointError(
@@ -369,7 +446,7 @@ def _check_model(
     if feature_extractor.n_samples // tokens * WHISPER_TOKENS_PER_SECOND != sample_rate:
         raise ConfigError(
             f"the Whisper model from {source} does not run at {WHISPER_TOKENS_PER_SECOND} tokens/s "
-            f"at audio.sample_rate={sample_rate}; use a standard Whisper checkpoint"
+            f"at sample_rate={sample_rate}; use a standard Whisper checkpoint"
         )
 
 

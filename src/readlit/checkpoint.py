@@ -157,6 +157,11 @@ def upgrade(old: str | Path, new: str | Path, vae_dir: str | Path, time_shift: d
     from readlit.utils.atomic import atomic_write_bytes
     from readlit.vae import VideoVAE
 
+    if Path(new).expanduser().resolve() == Path(old).expanduser().resolve():
+        raise CheckpointError(f"NEW={new} is OLD: the conversion would replace the checkpoint it reads; give another "
+                              "NEW")
+    if Path(new).expanduser().exists():
+        raise CheckpointError(f"NEW={new} exists; give a NEW that does not (nothing is written over)")
     checkpoint = load_checkpoint(old, stage="a2v", key="OLD")
     tag = checkpoint[KEY]
     if tag.get("format") == A2V_FORMAT:

@@ -6,7 +6,8 @@ The command-line entry points print it on one line and exit with code 2, without
 Library code names its *own* parameter (``sigma=-1 must be positive``); it cannot know where a config put it.
 The CLI knows: Hydra reports the config node an object was built from (``model.ans``), and :func:`qualify` turns
 the message into ``model.ans.sigma=-1 must be positive``. A component that builds a sub-component from a partial
-wraps the call in :func:`scope` so the sub-component's parameters are named from the component's.
+wraps the call in :func:`scope` so the sub-component's parameters are named from the component's, and an entry
+point that passes a config value to a function under another name wraps the call in :func:`renamed`.
 """
 
 import re
@@ -48,6 +49,12 @@ def one_line(err: BaseException, limit: int = 200) -> str:
 _PARAMETER = re.compile(r"^[A-Za-z_][\w.]*=")
 
 
+def leading_parameter(message: str) -> str | None:
+    """The parameter a message starts with (``model.ans.sigma`` of ``model.ans.sigma=-1 must be ...``), or None."""
+    found = _PARAMETER.match(message)
+    return found.group(0)[:-1] if found else None
+
+
 def qualify(prefix: str, message: str) -> str:
     """``prefix.message`` when ``message`` starts with a parameter (``name=...``) not already under ``prefix``."""
     if not prefix or not _PARAMETER.match(message) or message.startswith(f"{prefix}."):
@@ -65,3 +72,15 @@ def scope(prefix: str) -> Iterator[None]:
         if qualified == str(err):
             raise
         raise type(err)(qualified) from err
+
+
+@contextmanager
+def renamed(name: str, key: str) -> Iterator[None]:
+    """Name the parameter ``name`` of ReadlitErrors raised inside the block ``key`` (the config key it came from)."""
+    try:
+        yield
+    except ReadlitError as err:
+        message = str(err)
+        if not message.startswith(f"{name}="):
+            raise
+        raise type(err)(f"{key}={message[len(name) + 1:]}") from err

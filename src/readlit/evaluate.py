@@ -20,22 +20,49 @@ from typing import Any
 
 import hydra
 from hydra.utils import instantiate
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, ListConfig, OmegaConf
 
-from readlit.cli import check_composes, run_task
+from readlit import checks
+from readlit.cli import CONFIG_DIR, check_composes, run_task
+from readlit.errors import ConfigError
+from readlit.eval.metrics.fvd import PROTOCOLS
+from readlit.eval.metrics.sync import MODES
 from readlit.eval.protocol import MANIFEST, generate_split
 from readlit.eval.report import write_report
-from readlit.eval.scoring import score_folders
+from readlit.eval.scoring import check_metrics, score_folders
+from readlit.frames import check_frame_count
 from readlit.generate import check_device
 from readlit.paper_results import paper_table
 from readlit.pipeline import TalkingHeadPipeline, check_method
 from readlit.runs import LATEST, latest_a2v_checkpoint
 
 
+def check_eval(cfg: DictConfig) -> None:
+    """The keys of an evaluation, checked before any model, network or video is loaded."""
+    check_device(cfg.device)
+    metrics = check_metrics(cfg.metrics)
+    if "fvd" in metrics:
+        checks.choice("fvd.protocol", cfg.fvd.protocol, PROTOCOLS)
+    if "sync" in metrics:
+        checks.choice("sync.mode", cfg.sync.mode, MODES)
+    checks.writable_folder("out", cfg.out)
+    if cfg.ckpt is None:
+        return
+    check_method(cfg.long_video, key="long_video")
+    checks.integer("seed", cfg.seed)
+    if cfg.limit is not None:
+        checks.integer("limit", cfg.limit, minimum=1)
+    if cfg.frames is not None:
+        if not isinstance(cfg.frames, ListConfig) or not cfg.frames:
+            raise ConfigError(f"frames={cfg.frames} must be a list of frame counts, e.g. [121,457]")
+        for frames in cfg.frames:
+            checks.integer("frames", frames, minimum=1)
+            check_frame_count(frames, key="frames")
+
+
 def generate_and_score(cfg: DictConfig) -> dict[int, dict[str, Any]]:
     """Generate the test split for each length in ``cfg.frames`` with ``cfg.ckpt``, then score each length."""
     device = check_device(cfg.device)
-    check_method(cfg.long_video, key="long_video")  # before the model loads
     pipeline = TalkingHeadPipeline.from_checkpoint(cfg.ckpt, device)
     sampler = pipeline.sampler_for(instantiate(cfg.sampler))
     synthetic = "seed" in cfg.data and "identities" in cfg.data
@@ -73,6 +100,7 @@ def resolve_ckpt(cfg: DictConfig) -> DictConfig:
 
 def evaluate(cfg: DictConfig) -> dict[str, Any]:
     """Score (generating first when ``ckpt`` is set), write results.json and results.md, print the table's path."""
+    check_eval(cfg)
     if cfg.ckpt is not None:
         return generate_and_score(resolve_ckpt(cfg))
     results = score_folders(cfg)
@@ -81,7 +109,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     return results
 
 
-@hydra.main(version_base="1.3", config_path="../../conf", config_name="eval")
+@hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="eval")
 def _hydra_main(cfg: DictConfig) -> None:
     OmegaConf.resolve(cfg)
     run_task(evaluate, cfg)

@@ -8,6 +8,7 @@ here; ``ratio`` is r.
 
 import math
 
+from readlit import checks
 from readlit.errors import ConfigError
 
 # LTX-Video's temporal compression, the r of every 1 + r·k count unless a VAE says otherwise.
@@ -55,8 +56,9 @@ def is_valid(num_frames: int, ratio: int = RATIO) -> bool:
     return num_frames >= 1 and (num_frames - 1) % ratio == 0
 
 
-def check_frame_count(num_frames: int, ratio: int = RATIO, key: str = "data.num_frames") -> int:
+def check_frame_count(num_frames: int, ratio: int = RATIO, key: str = "num_frames") -> int:
     """Return the latent frame count for ``num_frames`` or raise a ConfigError naming ``key``."""
+    checks.integer(key, num_frames)
     if not is_valid(num_frames, ratio):
         lower = longest_prefix(max(num_frames, 1), ratio)
         raise ConfigError(

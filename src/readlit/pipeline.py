@@ -122,6 +122,9 @@ class TalkingHeadPipeline:
         if header.size is None or header.clip_frames is None:
             raise CheckpointError(f"ckpt={path} records no training clip (saved before its first training step)")
         vae_ref = header.vae
+        if vae_path is not None and not Path(vae_path).expanduser().is_dir():
+            raise CheckpointError(f"vae_path={vae_path}: no such folder (it names the folder the training VAE "
+                                  "moved to)")
         if vae_path is not None:
             vae_ref = replace(vae_ref, kwargs={**vae_ref.kwargs, "pretrained": vae_path, "subfolder": None,
                                                "architecture": None, "logvar_init": None})
@@ -146,6 +149,10 @@ class TalkingHeadPipeline:
             if self.clip_frames is None:
                 raise ConfigError("clip_frames is not set and the model records no training clip length")
             sampler = replace(sampler, clip_frames=self.clip_frames)
+        elif self.clip_frames is not None and sampler.clip_frames > self.clip_frames:
+            # Longer clips put frames at positions training never showed the model (and cost quadratically more).
+            raise ConfigError(f"clip_frames={sampler.clip_frames} is longer than the {self.clip_frames} latent frames "
+                              "the model was trained on; use at most that (null: the model's own)")
         if sampler.shift is None:
             if self.time_shift is None:
                 raise ConfigError("shift is not set and the model records no training time shift")

@@ -33,6 +33,7 @@ import torch
 from diffusers import AutoencoderKLLTXVideo
 from einops import rearrange
 
+from readlit import checks
 from readlit.errors import HUB_ID, CheckpointError, ConfigError, one_line
 from readlit.frames import check_frame_count, pixel_frames, pixel_span, window_pixels
 from readlit.utils.atomic import atomic_folder
@@ -62,8 +63,11 @@ def temporal_tiles(num_latent: int, tile_frames: int, context: int, ratio: int) 
     core's first latent frame would be decoded as a lone first frame and the r - 1 pixel frames before it would
     be missing.
     """
+    checks.integer("tile_frames", tile_frames)
+    checks.integer("tile_context", context)
     if tile_frames < 1 or context < 1:
-        raise ConfigError(f"vae.tile_frames={tile_frames} and vae.tile_context={context} must both be >= 1")
+        name, value = ("tile_frames", tile_frames) if tile_frames < 1 else ("tile_context", context)
+        raise ConfigError(f"{name}={value} must be at least 1")
     tiles = []
     for start in range(0, num_latent, tile_frames):
         stop = min(start + tile_frames, num_latent)
@@ -109,8 +113,8 @@ class VideoVAE(torch.nn.Module):
         super().__init__()
         if (pretrained is None) == (architecture is None):
             raise ConfigError(
-                "give exactly one of vae.pretrained (a Hugging Face id or a save_pretrained folder) and "
-                f"vae.architecture (a random start); got pretrained={pretrained!r}, architecture={architecture!r}"
+                f"pretrained={pretrained!r}: give exactly one of pretrained (a Hugging Face id or a save_pretrained "
+                f"folder) and architecture (a random start); got architecture={architecture!r}"
             )
         self._kwargs = dict(pretrained=_resolve_local(pretrained), subfolder=subfolder,
                             architecture=plain(architecture), decode_timestep=decode_timestep,
@@ -118,7 +122,7 @@ class VideoVAE(torch.nn.Module):
                             tile_context=tile_context, logvar_init=logvar_init, seed=seed)
         if pretrained is not None:
             if logvar_init is not None:
-                raise ConfigError("vae.logvar_init initialises a random VAE; set it to null with vae.pretrained")
+                raise ConfigError(f"logvar_init={logvar_init} initialises a random VAE; set it to null with pretrained")
             self.model = load_pretrained(pretrained, subfolder)
         else:
             self.model = build_random(self._kwargs["architecture"], seed, logvar_init)
@@ -261,7 +265,7 @@ class VideoVAE(torch.nn.Module):
             (B, C, 1, h, w) normalised latents.
         """
         if not self.model.config.encoder_causal:
-            raise ConfigError("encode_image needs a causal encoder (vae.architecture.encoder_causal=true)")
+            raise ConfigError("encode_image needs a causal encoder (architecture.encoder_causal=true)")
         if image.ndim != 4:
             raise ConfigError(f"expected an image batch (B, 3, H, W), got shape {tuple(image.shape)}")
         return self.encode(rearrange(image, "b c h w -> b c 1 h w"))
@@ -353,16 +357,15 @@ def _check_decode_keys(
 ) -> tuple[float | None, float]:
     if conditioned and timestep is None:
         raise ConfigError(
-            "this VAE's decoder is timestep-conditioned (LTX 0.9.1+): set vae.decode_timestep "
-            "(Lightricks use 0.05) and vae.decode_noise_scale (0.025)"
+            "decode_timestep=None but this VAE's decoder is timestep-conditioned (LTX 0.9.1+): set decode_timestep "
+            "(Lightricks use 0.05) and decode_noise_scale (0.025)"
         )
+    if noise_scale is not None:
+        checks.number("decode_noise_scale", noise_scale, minimum=0.0, maximum=1.0)
     if not conditioned and (timestep is not None or noise_scale):
-        raise ConfigError(
-            "this VAE's decoder is not timestep-conditioned: set vae.decode_timestep and "
-            "vae.decode_noise_scale to null"
-        )
-    if noise_scale is not None and not 0.0 <= noise_scale <= 1.0:
-        raise ConfigError(f"vae.decode_noise_scale={noise_scale} must be in [0, 1]")
+        name, value = ("decode_timestep", timestep) if timestep is not None else ("decode_noise_scale", noise_scale)
+        raise ConfigError(f"{name}={value}: this VAE's decoder is not timestep-conditioned; set decode_timestep "
+                          "and decode_noise_scale to null")
     return timestep, noise_scale or 0.0
 
 
@@ -374,8 +377,8 @@ def build_random(architecture: dict[str, Any], seed: int, logvar_init: float | N
         try:
             model = AutoencoderKLLTXVideo(**architecture)
         except (TypeError, ValueError, IndexError) as err:
-            raise ConfigError(f"vae.architecture is not a valid AutoencoderKLLTXVideo config ({one_line(err)})") \
-                from err
+            raise ConfigError(f"architecture={architecture} is not a valid AutoencoderKLLTXVideo config "
+                              f"({one_line(err)})") from err
     if logvar_init is not None:
         # The encoder's last output channel is the log-variance shared by all latent channels.
         conv = model.encoder.conv_out.conv
@@ -399,9 +402,8 @@ def load_pretrained(pretrained: str, subfolder: str | None) -> AutoencoderKLLTXV
         source = f"https://huggingface.co/{pretrained}"
     else:
         raise CheckpointError(
-            f"VAE checkpoint vae.pretrained={where} not found: no such folder; it is a folder written by "
-            "save_pretrained (the vae stage exports one as <run>/vae) or a Hugging Face id such as "
-            "Lightricks/LTX-Video with vae.subfolder=vae"
+            f"pretrained={where}: no such VAE folder; it is a folder written by save_pretrained (the vae stage "
+            "exports one as <run>/vae) or a Hugging Face id such as Lightricks/LTX-Video with subfolder=vae"
         )
     try:
         model, info = AutoencoderKLLTXVideo.from_pretrained(
@@ -411,15 +413,15 @@ def load_pretrained(pretrained: str, subfolder: str | None) -> AutoencoderKLLTXV
     # Any failure (offline, missing files, wrong format) must become one actionable line.
     except Exception as err:
         raise CheckpointError(
-            f"cannot load the VAE checkpoint vae.pretrained={where} from {source} ({one_line(err)}); on a machine "
-            "with network run AutoencoderKLLTXVideo.from_pretrained(ID, subfolder=...).save_pretrained(DIR) "
-            "and set vae.pretrained=DIR vae.subfolder=null"
+            f"pretrained={where}: cannot load the VAE from {source} ({one_line(err)}); on a machine with network "
+            "run AutoencoderKLLTXVideo.from_pretrained(ID, subfolder=...).save_pretrained(DIR) and set "
+            "pretrained=DIR subfolder=null"
         ) from err
     problems = {key: info[key] for key in ("missing_keys", "unexpected_keys", "mismatched_keys") if info.get(key)}
     if problems:
         summary = "; ".join(f"{key}: {len(keys)} (e.g. {list(keys)[0]})" for key, keys in problems.items())
-        raise CheckpointError(f"the VAE checkpoint vae.pretrained={where} from {source} does not match its "
-                              f"config ({summary}); re-export it with save_pretrained")
+        raise CheckpointError(f"pretrained={where}: the VAE from {source} does not match its config ({summary}); "
+                              "re-export it with save_pretrained")
     return model
 
 

@@ -42,7 +42,7 @@ def test_remove_tmp_dirs_removes_only_unfinished_clips(tmp_path):
 
 
 @pytest.mark.parametrize(("content", "match"), [
-    (None, r"no cache at data.root=.*manifest.json missing"),
+    (None, r"^root=.* holds no cache \(.*manifest.json missing\)"),
     ("{not json", "is not valid JSON"),
     (json.dumps({"format": 99}), "has cache format 99, this readlit reads 1"),
 ])

@@ -63,7 +63,7 @@ def test_is_valid(num_frames, ratio, valid):
 def test_check_frame_count_gives_latent_frames_or_the_two_nearest_counts():
     assert frames.check_frame_count(33) == 5
     assert frames.check_frame_count(7, ratio=2, key="x") == 4
-    with pytest.raises(ConfigError, match=r"^data.num_frames=32 is not 1\+8k frames .*; use 25 or 33$"):
+    with pytest.raises(ConfigError, match=r"^num_frames=32 is not 1\+8k frames .*; use 25 or 33$"):
         frames.check_frame_count(32)
     with pytest.raises(ConfigError, match=r"^model.train_frames=0 is not 1\+4k frames .*; use 1 or 5$"):
         frames.check_frame_count(0, 4, key="model.train_frames")

@@ -22,7 +22,7 @@ def test_a_manifest_round_trips_with_the_cache_format_bytes(tmp_path):
 def test_a_missing_manifest_names_the_file_the_key_and_the_fix(tmp_path):
     with pytest.raises(DataError) as err:
         manifest.read_manifest(tmp_path, **READ, why_missing="its build did not finish")
-    assert str(err.value) == (f"no cache at data.root={tmp_path} ({tmp_path / 'manifest.json'} missing: its build "
+    assert str(err.value) == (f"data.root={tmp_path} holds no cache ({tmp_path / 'manifest.json'} missing: its build "
                               "did not finish); make one with `python -m readlit.preprocess`")
 
 
@@ -32,7 +32,7 @@ def test_a_corrupt_manifest_gives_one_clear_error(tmp_path, content):
     with pytest.raises(DataError) as err:
         manifest.read_manifest(tmp_path, **READ)
     message = str(err.value)
-    assert message.startswith(f"{tmp_path / 'manifest.json'} is not valid JSON (")
+    assert message.startswith(f"data.root={tmp_path}: {tmp_path / 'manifest.json'} is not valid JSON (")
     assert message.endswith("); make one with `python -m readlit.preprocess`") and "\n" not in message
     assert err.value.__cause__ is not None
 

@@ -75,5 +75,5 @@ def test_haar_finds_a_synthetic_face_and_no_face_in_a_blank_image():
 
 
 def test_haar_refuses_an_unknown_cascade():
-    with pytest.raises(ConfigError, match="face_track.detector.cascade='nope.xml' is not a Haar cascade"):
+    with pytest.raises(ConfigError, match="^cascade='nope.xml' is not a Haar cascade"):
         HaarFaceDetector("nope.xml")

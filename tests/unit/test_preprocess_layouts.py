@@ -54,7 +54,7 @@ def test_hdtf_without_crop_windows_tracks_every_video(hdtf_raw):
 
 def test_hdtf_refuses_missing_or_broken_metadata(tmp_path, hdtf_raw):
     _touch(tmp_path / "bare", "x.mp4")
-    with pytest.raises(DataError, match="no \\*_crop_wh.txt under .*raw.hdtf.crop_windows=false"):
+    with pytest.raises(DataError, match="^raw_dir=.* has no \\*_crop_wh.txt .*raw.hdtf.crop_windows=false"):
         HDTFLayout().discover(tmp_path / "bare")
     (hdtf_raw / "HDTF_dataset" / "RD_crop_wh.txt").write_text("Radio11_0.mp4 412 599 0\n")
     with pytest.raises(DataError, match="RD_crop_wh.txt:1: cannot read 'Radio11_0.mp4 412 599 0'"):
@@ -91,5 +91,5 @@ def test_mead_filters_and_refuses_an_empty_folder(mead_raw, tmp_path):
     assert [clip.clip_id for clip in clips] == ["W009_neutral_level1_010"]
     clips, _ = MEADLayout(view="left_30", actors=["M003"]).discover(mead_raw)
     assert [clip.clip_id for clip in clips] == ["M003_angry_level1_001"]
-    with pytest.raises(DataError, match="no MEAD videos .*video/front/.* under raw_dir="):
+    with pytest.raises(DataError, match="^raw_dir=.* holds no MEAD videos .*video/front/"):
         MEADLayout().discover(tmp_path / "M003" / "audio")

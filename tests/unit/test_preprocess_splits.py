@@ -33,7 +33,7 @@ def test_three_way_split_and_tiny_caches_keep_every_split():
 
 @pytest.mark.parametrize("fractions", [{}, {"train": -0.1, "test": 1.1}, {"train": 0.0}])
 def test_random_split_refuses_bad_fractions(fractions):
-    with pytest.raises(ConfigError, match="split.fractions="):
+    with pytest.raises(ConfigError, match="^fractions="):
         random_split(CLIPS, fractions, seed=0)
 
 

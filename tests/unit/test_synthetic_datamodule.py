@@ -96,5 +96,5 @@ def test_frame_rule_is_enforced(num_frames):
 
 
 def test_bad_identity_split_is_refused():
-    with pytest.raises(ConfigError, match="data.identities"):
+    with pytest.raises(ConfigError, match="^identities="):
         datamodule(identities={"train": 3, "val": 0, "test": 1})

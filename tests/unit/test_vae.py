@@ -62,15 +62,15 @@ def test_tiny_has_ltx_ratios_and_real_configs_name_their_checkpoints():
 
 
 def test_exactly_one_source_and_consistent_decode_keys():
-    with pytest.raises(ConfigError, match="exactly one of vae.pretrained"):
+    with pytest.raises(ConfigError, match="^pretrained=.*: give exactly one of pretrained"):
         VideoVAE()
-    with pytest.raises(ConfigError, match="exactly one of vae.pretrained"):
+    with pytest.raises(ConfigError, match="^pretrained=.*: give exactly one of pretrained"):
         VideoVAE(pretrained="x", architecture=TINY)
-    with pytest.raises(ConfigError, match="vae.decode_timestep"):
+    with pytest.raises(ConfigError, match="^decode_timestep=None but this VAE.s decoder is timestep-conditioned"):
         VideoVAE(architecture=TINY_091)
     with pytest.raises(ConfigError, match="not timestep-conditioned"):
         VideoVAE(architecture=TINY, decode_timestep=0.05)
-    with pytest.raises(ConfigError, match="vae.architecture is not a valid"):
+    with pytest.raises(ConfigError, match="^architecture=.* is not a valid AutoencoderKLLTXVideo config"):
         VideoVAE(architecture={**TINY, "no_such_argument": 1})
 
 
@@ -113,7 +113,7 @@ def test_missing_local_checkpoint_names_path_source_and_key(tmp_path):
     with pytest.raises(CheckpointError) as err:
         VideoVAE(pretrained=str(missing))
     message = _one_line(err)
-    assert f"vae.pretrained='{missing}'" in message
+    assert message.startswith(f"pretrained='{missing}': no such VAE folder")
     assert "save_pretrained" in message and "Lightricks/LTX-Video" in message
 
 
@@ -123,7 +123,7 @@ def test_missing_hub_checkpoint_offline_names_id_source_and_key(monkeypatch, tmp
     with pytest.raises(CheckpointError) as err:
         VideoVAE(pretrained="Lightricks/LTX-Video", subfolder="vae")
     message = _one_line(err)
-    assert "vae.pretrained='Lightricks/LTX-Video' (subfolder 'vae')" in message
+    assert message.startswith("pretrained='Lightricks/LTX-Video' (subfolder 'vae'): cannot load")
     assert "https://huggingface.co/Lightricks/LTX-Video" in message
 
 
@@ -131,15 +131,15 @@ def test_folder_without_weights_or_with_other_shapes_is_refused(vae, tmp_path):
     folder = vae.save_pretrained(tmp_path / "vae")
     config = json.loads((folder / "config.json").read_text())
     (folder / "config.json").write_text(json.dumps({**config, "latent_channels": 16}))
-    with pytest.raises(CheckpointError, match=f"vae.pretrained='{folder}'"):
+    with pytest.raises(CheckpointError, match=f"^pretrained='{folder}'"):
         VideoVAE(pretrained=str(folder))
     (folder / "diffusion_pytorch_model.safetensors").unlink()
-    with pytest.raises(CheckpointError, match="cannot load the VAE checkpoint"):
+    with pytest.raises(CheckpointError, match="cannot load the VAE from"):
         VideoVAE(pretrained=str(folder))
 
 
 def test_logvar_init_is_refused_for_pretrained_weights(vae, tmp_path):
-    with pytest.raises(ConfigError, match="vae.logvar_init"):
+    with pytest.raises(ConfigError, match="^logvar_init=-8.0 initialises a random VAE"):
         VideoVAE(pretrained=str(vae.save_pretrained(tmp_path / "vae")), logvar_init=-8.0)
 
 
@@ -215,7 +215,7 @@ def test_tiles_cover_every_pixel_frame_once_with_bounded_windows(frames, tile, c
 
 
 def test_tiles_need_context():
-    with pytest.raises(ConfigError, match="vae.tile_context=0"):
+    with pytest.raises(ConfigError, match="^tile_context=0 must be at least 1"):
         temporal_tiles(5, 2, 0, 8)
 
 

@@ -15,13 +15,26 @@ The last five print one table and write ``<out>/<name>.json`` and ``<out>/<name>
 from __future__ import annotations
 
 import argparse
-from typing import Any
+import tempfile
+from pathlib import Path
+from typing import Any, NoReturn
 
 import torch
+from hydra.errors import HydraException
+from hydra.utils import instantiate
+from omegaconf.errors import OmegaConfBaseException
 
+from readlit.errors import ConfigError, ReadlitError
 from readlit.resolvers import PROJECT_ROOT
 
 OUT = PROJECT_ROOT / "experiments" / "bench"
+
+
+class _Parser(argparse.ArgumentParser):
+    """Reports a usage problem as a ConfigError, so the tool prints it on one line and exits 2."""
+
+    def error(self, message: str) -> NoReturn:  # type: ignore[override]
+        raise ConfigError(message)
 
 
 def _geometry_args(parser: argparse.ArgumentParser, clip_frames: int, latent_size: int) -> None:
@@ -36,15 +49,15 @@ def _geometry_args(parser: argparse.ArgumentParser, clip_frames: int, latent_siz
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m readlit.bench", description=__doc__.splitlines()[0])
+    parser = _Parser(prog="python -m readlit.bench", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="what", required=True)
     latents = commands.add_parser("latents", help="training steps on the fly vs from a latent cache")
     latents.add_argument("--experiment", default="demo_a2v")
     latents.add_argument("--steps", type=int, default=10)
-    latents.add_argument("overrides", nargs="*", help="Hydra overrides of the experiment")
+    latents.add_argument("overrides", nargs="*", help="Hydra overrides of the experiment (after --)")
     commands.add_parser("decode", help="VAE decode memory, tiles vs one window")
     reach = commands.add_parser("reach", help="how far a VAE decoder carries a latent change")
-    reach.add_argument("overrides", nargs="*", help="Hydra overrides choosing the VAE")
+    reach.add_argument("overrides", nargs="*", help="Hydra overrides choosing the VAE (after --)")
     sampler = commands.add_parser("sampler", help="CFG batching, Joint vs Split, ANS per frame, speed levers")
     _geometry_args(sampler, clip_frames=4, latent_size=8)
     backbone = commands.add_parser("backbone", help="forward FLOP/s over GEMM FLOP/s, s per video")
@@ -71,8 +84,46 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _compose(overrides: list[str]) -> None:
+    """Compose the train config the overrides ask for and build its data, so a typo is one line, not a traceback."""
+    from readlit.cli import user_error
+    from readlit.utils.compose import compose_app
+
+    try:
+        cfg = compose_app("train", overrides, Path(tempfile.mkdtemp()))
+    except (HydraException, OmegaConfBaseException) as err:
+        raise ConfigError(" ".join(str(err).split("Config search path")[0].split())) from err
+    try:
+        instantiate(cfg.data)
+    except (HydraException, OmegaConfBaseException, ReadlitError) as err:
+        message = user_error(err, cfg)
+        if message is None:
+            raise
+        raise ConfigError(message) from err
+
+
+def _check(args: argparse.Namespace) -> None:
+    """Counts at least one, and the overrides composable, before any work."""
+    for name in ("steps", "repeats"):
+        if getattr(args, name, 1) < 1:
+            raise ConfigError(f"--{name}={getattr(args, name)} must be at least 1")
+    if args.what == "latents":
+        from readlit.bench.latents import DEFAULTS
+
+        _compose([f"experiment={args.experiment}", *DEFAULTS, *args.overrides])
+    elif args.what == "reach" and args.overrides:
+        _compose(args.overrides)
+
+
 def main(argv: list[str] | None = None) -> None:
+    from readlit.cli import run_tool
+
+    run_tool(lambda: _main(argv))
+
+
+def _main(argv: list[str] | None) -> None:
     args = _parser().parse_args(argv)
+    _check(args)
     if args.what in ("latents", "decode", "reach"):
         _legacy(args)
         return

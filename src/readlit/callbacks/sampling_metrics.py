@@ -70,6 +70,12 @@ class SamplingMetrics(L.Callback):
         self.indices: list[int] = []
         self.scorers: Scorers | None = None
 
+    def logged_metrics(self) -> list[str]:
+        """The names this callback logs, ``val/<metric>`` (sync as sync_c and sync_d): what ``monitor.metric`` and
+        ``optimized_metric`` may name besides the stage's own."""
+        parts = {"sync": ("sync_c", "sync_d")}
+        return [f"val/{part}" for name in self.scoring.metrics for part in parts.get(name, (name,))]
+
     def state_dict(self) -> dict[str, Any]:
         return {"validations": self.validations}
 

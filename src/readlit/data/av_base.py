@@ -23,11 +23,12 @@ import torch
 from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
-from readlit.audio import WhisperFrontEnd
+from readlit import checks
+from readlit.audio import WhisperFrontEnd, check_frontend
 from readlit.data.base import SplitDataModule, to_video
 from readlit.data.batch import ClipItem
 from readlit.data.cache import MANIFEST, ClipCache
-from readlit.errors import ConfigError, DataError
+from readlit.errors import ConfigError, DataError, scope
 from readlit.frames import check_frame_count
 
 log = logging.getLogger(__name__)
@@ -125,6 +126,12 @@ class CachedAVDataModule(SplitDataModule):
                  latents: str | None = None, stream_shuffle: int = 256):
         super().__init__(batch_size, num_workers, shuffle, pin_memory, latents, stream_shuffle)
         check_frame_count(num_frames)
+        checks.integer("clip_stride", clip_stride, minimum=1)
+        checks.integer("ref_distance", ref_distance)
+        checks.flag("return_video", return_video)
+        checks.flag("use_cached_whisper", use_cached_whisper)
+        with scope("audio_frontend"):
+            check_frontend(audio_frontend)
         self.name = name
         self.cache = self._open(Path(root), name)
         self._check_manifest({"size": size, "fps": fps, "sample_rate": sample_rate})
@@ -139,28 +146,28 @@ class CachedAVDataModule(SplitDataModule):
     def _open(root: Path, name: str) -> ClipCache:
         if not (root / MANIFEST).is_file():
             raise DataError(
-                f"no {name.upper()} cache at data.root={root} ({MANIFEST} missing): make one from the raw "
+                f"root={root} holds no {name.upper()} cache ({MANIFEST} missing): make one from the raw "
                 f"download with `python -m readlit.preprocess data={name} raw_dir=/path/to/{name.upper()}` "
-                "or point data.root at an existing cache"
+                "or point root at an existing cache"
             )
-        cache = ClipCache(root)
+        cache = ClipCache(root, key="root")
         if cache.manifest["dataset"] != name:
-            raise ConfigError(f"data.root={root} holds a {cache.manifest['dataset']} cache, not {name}; "
-                              f"use data={cache.manifest['dataset']} or point data.root at a {name} cache")
+            raise ConfigError(f"root={root} holds a {cache.manifest['dataset']} cache, not {name}; "
+                              f"use data={cache.manifest['dataset']} or point root at a {name} cache")
         return cache
 
     def _check_manifest(self, wanted: dict[str, int]) -> None:
         made = {key: self.cache.manifest[key] for key in wanted}
         if made != wanted:
-            fix = " ".join(f"data.{key}={value}" for key, value in made.items())
-            raise ConfigError(f"the cache at data.root={self.cache.root} was made with {made} but the data "
-                              f"config asks for {wanted}; set {fix} or preprocess again with these values")
+            fix = " ".join(f"{key}={value}" for key, value in made.items())
+            raise ConfigError(f"root={self.cache.root} holds a cache made with {made} but the data config asks "
+                              f"for {wanted}; set {fix} or preprocess again with these values")
 
     def _check_splits(self, splits: dict[str, str]) -> dict[str, str]:
         known = self.cache.manifest["splits"]
         missing = {stage: split for stage, split in splits.items() if split not in known}
         if set(splits) != set(STAGES) or missing:
-            raise ConfigError(f"data.splits={splits} must map each of {STAGES} to a split of the cache "
+            raise ConfigError(f"splits={splits} must map each of {STAGES} to a split of the cache "
                               f"({sorted(known)})")
         return splits
 
@@ -180,7 +187,8 @@ class CachedAVDataModule(SplitDataModule):
             self.setup_latents(wanted)
             return
         if self.frontend is None and self.audio_frontend is not None:
-            self.frontend = self.audio_frontend()
+            with scope("audio_frontend"):
+                self.frontend = self.audio_frontend()
         for split in wanted:
             if split not in self.datasets:
                 self.datasets[split] = self._dataset(split)
@@ -192,9 +200,8 @@ class CachedAVDataModule(SplitDataModule):
                                     **self.dataset_args)
         if not len(dataset):
             raise DataError(
-                f"the {split} split ({self.splits[split]}) of data.root={self.cache.root} has no clip of "
-                f"data.num_frames={self.dataset_args['num_frames']} frames; lower data.num_frames or "
-                "preprocess more clips")
+                f"num_frames={self.dataset_args['num_frames']}: the {split} split ({self.splits[split]}) of the "
+                f"cache at {self.cache.root} has no clip that long; lower num_frames or preprocess more clips")
         return dataset
 
     def _compute_hidden(self, clip_ids: list[str]) -> None:

@@ -8,6 +8,7 @@ from einops import rearrange
 from lightning import LightningDataModule
 from torch.utils.data import DataLoader, Dataset, IterableDataset
 
+from readlit import checks
 from readlit.data.latent_cache import LatentShardDataset, check_item_settings, read_manifest
 from readlit.data.latent_stream import LatentStream, is_stream
 
@@ -38,6 +39,11 @@ class SplitDataModule(LightningDataModule):
     def __init__(self, batch_size: int, num_workers: int = 0, shuffle: bool = True, pin_memory: bool = False,
                  latents: str | None = None, stream_shuffle: int = 256):
         super().__init__()
+        checks.integer("batch_size", batch_size, minimum=1)
+        checks.integer("num_workers", num_workers, minimum=0)
+        checks.flag("shuffle", shuffle)
+        checks.flag("pin_memory", pin_memory)
+        checks.integer("stream_shuffle", stream_shuffle, minimum=0)
         self.latents, self.stream_shuffle = latents, stream_shuffle
         self.loader_args = dict(batch_size=batch_size, num_workers=num_workers, pin_memory=pin_memory,
                                 persistent_workers=num_workers > 0)
@@ -48,6 +54,12 @@ class SplitDataModule(LightningDataModule):
         """The settings that decide which items the splits hold (recorded in and checked against latent caches)."""
         raise NotImplementedError
 
+    def check_latents(self) -> None:
+        """Refuse a latent cache that is missing or made for other items; subclasses call it once they are set up
+        (before any training, so the message can name ``latents``)."""
+        if self.latents is not None and not is_stream(self.latents):  # a stream's manifest is checked as it opens
+            check_item_settings(read_manifest(self.latents), self.item_settings(), self.latents)
+
     def setup_latents(self, splits: tuple[str, ...]) -> None:
         """Fill ``self.datasets`` for ``splits`` from the latent cache ``self.latents`` (a folder or a URL)."""
         if is_stream(self.latents):
@@ -56,7 +68,7 @@ class SplitDataModule(LightningDataModule):
                 stream = self.datasets.setdefault(split, LatentStream(self.latents, split, shuffle))
             check_item_settings(stream.manifest, self.item_settings(), self.latents)
             return
-        check_item_settings(read_manifest(self.latents), self.item_settings(), self.latents)
+        self.check_latents()
         for split in splits:
             self.datasets.setdefault(split, LatentShardDataset(self.latents, split))
 

@@ -9,7 +9,7 @@ One folder per clip, and a folder exists only once everything in it is complete:
         whisper.npy                   (S, L, Da) float32 Whisper hidden states of audio.npy (optional)
         meta.json                     the clip's record: frames, fps, size, source, time span, tags
     <root>/clips/.<clip_id>.<pid>-<hex>.tmp/    a clip being written; removed by the next run
-    <root>/.lock                      flock-ed by the run writing the cache (one writer at a time)
+    <root>/.lock                      flock-ed by the run writing the cache (one writer at a time; removed after)
 
 Frames are plain uint8 ``.npy`` files because they memory-map: a DataLoader worker reads the 1+8k frames
 of one training window without touching the rest. Measured on a 2-core CPU: 3 ms for 33 frames at 512²
@@ -25,7 +25,6 @@ manifest (:mod:`readlit.data.manifest`).
 
 from __future__ import annotations
 
-import fcntl
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -38,6 +37,7 @@ from readlit.data.manifest import read_json
 from readlit.data.manifest import read_manifest as read_json_manifest
 from readlit.errors import DataError
 from readlit.utils.atomic import atomic_path, atomic_write_json, remove_leftovers
+from readlit.utils.lock import exclusive
 
 CLIPS = "clips"
 FRAMES, AUDIO, WHISPER, META = "frames.npy", "audio.npy", "whisper.npy", "meta.json"
@@ -47,20 +47,13 @@ _LOCK = ".lock"
 
 @contextmanager
 def writer_lock(root: str | Path) -> Iterator[None]:
-    """Hold the cache's writer lock; DataError if another run holds it.
-
-    An OS lock (flock), not a marker file: it goes away with the process, so a killed run never blocks
-    the run that resumes it.
-    """
-    path = Path(root) / _LOCK
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError as err:
-            raise DataError(f"another preprocessing run is writing out_dir={root}; wait for it to finish "
-                            "or choose another out_dir") from err
-        yield
+    """Hold the cache's writer lock (:func:`readlit.utils.lock.exclusive`); DataError if another run holds it."""
+    try:
+        with exclusive(Path(root) / _LOCK):
+            yield
+    except BlockingIOError as err:
+        raise DataError(f"another preprocessing run is writing out_dir={root}; wait for it to finish "
+                        "or choose another out_dir") from err
 
 
 def clip_dir(root: str | Path, clip_id: str) -> Path:
@@ -93,7 +86,7 @@ def write_meta(folder: Path, meta: dict[str, Any]) -> None:
     atomic_write_json(folder / META, meta)
 
 
-def read_manifest(root: str | Path, key: str = "data.root") -> dict[str, Any]:
+def read_manifest(root: str | Path, key: str = "root") -> dict[str, Any]:
     """The manifest of the cache at ``root``; DataError naming ``key`` when there is none or it is damaged."""
     return read_json_manifest(root, "cache", key, FORMAT_VERSION, "make one with `python -m readlit.preprocess`")
 
@@ -109,7 +102,7 @@ class ClipCache:
         key: the config key that named ``root``, for error messages.
     """
 
-    def __init__(self, root: str | Path, key: str = "data.root"):
+    def __init__(self, root: str | Path, key: str = "root"):
         self.root = Path(root)
         self.manifest = read_manifest(self.root, key)
 

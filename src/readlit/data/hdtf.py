@@ -15,3 +15,4 @@ class HDTFDataModule(CachedAVDataModule):
 
     def __init__(self, root: str, name: str = "hdtf", **kwargs: Any):
         super().__init__(root=root, name=name, **kwargs)
+        self.check_latents()

@@ -3,7 +3,7 @@
 ``python -m readlit.preprocess stage=latents data=... vae=...`` writes it; any datamodule reads it instead of
 rendering or decoding frames when ``data.latents`` names it. Layout::
 
-    <root>/build.json                      the settings the shards are made with (written first)
+    <root>/build.json                      the settings the shards are made with (written with the first shard)
     <root>/<split>/shard-00000.safetensors items i·n .. i·n+n-1 of the split, in the datamodule's order
     <root>/manifest.json                   written last: splits, shard counts, latent shape, VAE, data settings
 
@@ -21,6 +21,7 @@ short clips; see ``python -m readlit.bench latents``.
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -55,7 +56,17 @@ def write_shard(path: Path, items: dict[str, torch.Tensor], clip_ids: list[str])
     tensors = {key: value.detach().cpu().contiguous() for key, value in items.items()}
     with atomic_path(path) as tmp:
         save_file(tensors, str(tmp), metadata={"clip_id": json.dumps(clip_ids)})
+        os.chmod(tmp, 0o644)  # safetensors makes its files private; a cache is shared like every other output
     return path
+
+
+def shard_holds(path: Path, count: int) -> bool:
+    """Whether ``path`` is a readable shard of ``count`` items (a file cut short, or foreign, is not)."""
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            return handle.get_slice("latents").get_shape()[0] == count and "clip_id" in (handle.metadata() or {})
+    except Exception:  # safetensors raises its own error types for damaged files
+        return False
 
 
 def remove_partial_shards(root: str | Path) -> int:
@@ -64,23 +75,29 @@ def remove_partial_shards(root: str | Path) -> int:
 
 
 def check_build(root: str | Path, settings: dict[str, Any]) -> None:
-    """Record ``settings`` for a new build, or refuse to resume a build made with other settings."""
+    """Refuse to resume a build made with other settings (nothing is written: see :func:`record_build`)."""
     path = Path(root) / BUILD
     if path.is_file():
         previous = read_json(path, "choose another out_dir or delete that folder")
         if previous != settings:
             changed = sorted(key for key in settings.keys() | previous.keys()
                              if settings.get(key) != previous.get(key))
-            raise DataError(f"latents.out_dir={root} holds a latent cache built with other settings ({changed} "
-                            "differ); choose another out_dir or delete that folder")
-        return
-    atomic_write_json(path, settings)
+            raise DataError(f"out_dir={root} holds a latent cache built with other settings ({changed} differ); "
+                            "choose another out_dir or delete that folder")
 
 
-def read_manifest(root: str | Path) -> dict[str, Any]:
-    """The manifest of a finished latent cache; DataError naming ``data.latents`` when there is none."""
+def record_build(root: str | Path, settings: dict[str, Any]) -> None:
+    """Record the settings of a build when its first shard is about to land: a build that fails before that
+    leaves no record, so a corrected retry into the same folder is not refused for settings nothing was made with."""
+    path = Path(root) / BUILD
+    if not path.is_file():
+        atomic_write_json(path, settings)
+
+
+def read_manifest(root: str | Path, key: str = "latents") -> dict[str, Any]:
+    """The manifest of a finished latent cache; DataError naming ``key`` when there is none."""
     why = "its build did not finish" if (Path(root) / BUILD).is_file() else None
-    return read_json_manifest(root, "latent cache", "data.latents", FORMAT_VERSION, _BUILD_IT, why)
+    return read_json_manifest(root, "latent cache", key, FORMAT_VERSION, _BUILD_IT, why)
 
 
 def check_item_settings(manifest: dict[str, Any], settings: dict[str, Any], root: str | Path) -> None:
@@ -88,9 +105,9 @@ def check_item_settings(manifest: dict[str, Any], settings: dict[str, Any], root
     made = manifest["data"]
     wrong = {key: (made.get(key), value) for key, value in settings.items() if made.get(key) != value}
     if wrong:
-        detail = ", ".join(f"data.{key}: cache {old!r}, config {new!r}" for key, (old, new) in wrong.items())
-        raise ConfigError(f"the latent cache at data.latents={root} was built for other clips ({detail}); "
-                          "build one for this config or set these keys to the cache's values")
+        detail = ", ".join(f"{key}: cache {old!r}, config {new!r}" for key, (old, new) in wrong.items())
+        raise ConfigError(f"latents={root} holds a latent cache built for other clips ({detail}); build one for "
+                          "this config or set these keys to the cache's values")
 
 
 @dataclass(frozen=True)
@@ -110,7 +127,7 @@ class LatentShardDataset(Dataset):
         self.root, self.split = Path(root), split
         manifest = read_manifest(root)
         if split not in manifest["splits"]:
-            raise DataError(f"the latent cache at data.latents={root} has no {split} split "
+            raise DataError(f"latents={root} holds a latent cache without a {split} split "
                             f"({sorted(manifest['splits'])})")
         self.refs: list[ShardRef] = []
         for index, count in enumerate(manifest["splits"][split]["shards"]):

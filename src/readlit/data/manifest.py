@@ -34,11 +34,15 @@ def read_manifest(root: str | Path, kind: str, key: str, version: int, fix: str,
     path = Path(root) / MANIFEST
     if not path.is_file():
         why = f": {why_missing}" if why_missing else ""
-        raise DataError(f"no {kind} at {key}={root} ({path} missing{why}); {fix}")
-    manifest = read_json(path, fix)
+        raise DataError(f"{key}={root} holds no {kind} ({path} missing{why}); {fix}")
+    try:
+        manifest = read_json(path, fix)
+    except DataError as err:
+        raise DataError(f"{key}={root}: {err}") from err
     found = manifest.get("format") if isinstance(manifest, dict) else None
     if found != version:
-        raise DataError(f"{path} has {kind} format {found!r}, this readlit reads {version}; {fix} into a new folder")
+        raise DataError(f"{key}={root}: {path} has {kind} format {found!r}, this readlit reads {version}; {fix} "
+                        "into a new folder")
     return manifest
 
 

@@ -25,9 +25,10 @@ class MEADDataModule(CachedAVDataModule):
         super().__init__(root=root, name=name, **kwargs)
         known = {meta["tags"]["emotion"] for meta in self.cache.clips.values()}
         if emotions is not None and not set(emotions) <= known:
-            raise ConfigError(f"data.emotions={list(emotions)} names emotions the cache at data.root="
-                              f"{self.cache.root} does not hold; it has {sorted(known)}")
+            raise ConfigError(f"emotions={list(emotions)} names emotions the cache at {self.cache.root} does not "
+                              f"hold; it has {sorted(known)}")
         self.emotions = None if emotions is None else set(emotions)
+        self.check_latents()
 
     def clip_ids(self, stage: str) -> list[str]:
         """Cached clips of one stage's split, of the chosen emotions."""

@@ -579,23 +579,47 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--size", type=int, default=128, help="image side in pixels (even, >= 32)")
     parser.add_argument("--out", type=Path, default=Path("sample.mp4"))
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing --out")
     return parser.parse_args(argv)
+
+
+def _check(args: argparse.Namespace) -> int:
+    """The frame count the arguments ask for; ConfigError for any argument out of range."""
+    from readlit.checks import writable_folder
+
+    frames = int(args.seconds * FPS) if np.isfinite(args.seconds) else 0
+    if frames < 1:
+        raise ConfigError(f"--seconds={args.seconds} must give at least one frame at {FPS} fps")
+    if args.size < 32 or args.size % 2:
+        raise ConfigError(f"--size={args.size} must be an even number of pixels >= 32")
+    for name in ("seed", "identity", "session"):
+        if getattr(args, name) < 0:
+            raise ConfigError(f"--{name}={getattr(args, name)} must be >= 0")
+    if args.out.suffix.lower() != ".mp4":
+        raise ConfigError(f"--out={args.out} must end in .mp4")
+    if args.out.is_dir():
+        raise ConfigError(f"--out={args.out} is a folder")
+    if args.out.exists() and not args.overwrite:
+        raise ConfigError(f"--out={args.out} exists: add --overwrite to replace it, or choose another --out")
+    writable_folder("--out", args.out, args.out.expanduser().parent)
+    return longest_prefix(frames)  # the project's clip lengths are 1 + 8k frames
 
 
 def main(argv: list[str] | None = None) -> int:
     try:
         args = _parse(argv)
-        frames = int(args.seconds * FPS) if np.isfinite(args.seconds) else 0
-        if frames < 1:
-            raise ConfigError(f"--seconds must give at least one frame at {FPS} fps, got {args.seconds}")
-        frames = longest_prefix(frames)  # the project's clip lengths are 1 + 8k frames
+        frames = _check(args)
         # Imported here so that the data generator itself needs nothing beyond numpy and scipy.
         from readlit.data.video_io import write_mp4
 
         identity = make_identity(args.seed, args.identity)
         session = make_session(args.seed, identity, args.session, frames)
         images = render_frames(identity, session, 0, frames, args.size)
-        path = write_mp4(args.out, images, FPS, session.audio, SAMPLE_RATE)
+        path = write_mp4(args.out, images, FPS, session.audio, SAMPLE_RATE, overwrite=args.overwrite)
+    except FileExistsError:
+        print(f"error: --out={args.out} appeared while writing; it is kept (add --overwrite to replace it)",
+              file=sys.stderr)
+        return 2
     except ReadlitError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -20,11 +20,12 @@ import torch
 from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
-from readlit.audio import WhisperFrontEnd
+from readlit import checks
+from readlit.audio import WhisperFrontEnd, check_frontend
 from readlit.data.base import SplitDataModule, to_video
 from readlit.data.batch import SyntheticClipItem
-from readlit.data.synthetic import Identity, Session, make_identity, make_session, mouth_box, render_frames
-from readlit.errors import ConfigError
+from readlit.data.synthetic import MIN_SIZE, Identity, Session, make_identity, make_session, mouth_box, render_frames
+from readlit.errors import ConfigError, scope
 from readlit.frames import check_frame_count
 
 SPLITS = ("train", "val", "test")
@@ -160,14 +161,27 @@ class SyntheticDataModule(SplitDataModule):
         super().__init__(batch_size, num_workers, shuffle, pin_memory, latents, stream_shuffle)
         check_frame_count(num_frames)
         unknown = set(identities) - set(SPLITS)
-        if unknown or any(identities.get(split, 0) < 1 for split in SPLITS):
-            raise ConfigError(f"data.identities={dict(identities)} needs a positive count for each of {SPLITS}")
-        self.session_frames = round(session_seconds * fps)
-        if past_frames < 0:
-            raise ConfigError(f"data.past_frames={past_frames} must be >= 0")
+        counts = [identities.get(split, 0) for split in SPLITS]
+        if unknown or any(isinstance(n, bool) or not isinstance(n, int) or n < 1 for n in counts):
+            raise ConfigError(f"identities={dict(identities)} needs a positive count for each of {SPLITS}")
+        checks.integer("seed", seed, minimum=0)
+        checks.integer("sessions_per_identity", sessions_per_identity, minimum=1)
+        checks.integer("clip_stride", clip_stride, minimum=1)
+        checks.integer("size", size, minimum=MIN_SIZE)
+        checks.integer("fps", fps, minimum=1)
+        checks.integer("sample_rate", sample_rate, minimum=1)
+        if sample_rate % fps:
+            raise ConfigError(f"sample_rate={sample_rate} is not a multiple of fps={fps}: frames would not start on "
+                              "whole samples")
+        checks.integer("ref_distance", ref_distance)
+        checks.integer("past_frames", past_frames, minimum=0)
+        checks.flag("return_video", return_video)
+        self.session_frames = round(checks.number("session_seconds", session_seconds, above=0.0) * fps)
         if self.session_frames < num_frames + past_frames:
-            raise ConfigError(f"data.session_seconds={session_seconds} is shorter than one clip of "
-                              f"data.num_frames={num_frames} (+ data.past_frames={past_frames}) frames at {fps} fps")
+            raise ConfigError(f"session_seconds={session_seconds} is shorter than one clip of num_frames={num_frames} "
+                              f"(+ past_frames={past_frames}) frames at {fps} fps")
+        with scope("audio_frontend"):
+            check_frontend(audio_frontend)
         self.seed, self.identities = seed, dict(identities)
         self.dataset_args = dict(sessions_per_identity=sessions_per_identity, session_frames=self.session_frames,
                                  num_frames=num_frames, clip_stride=clip_stride, size=size, fps=fps,
@@ -175,6 +189,7 @@ class SyntheticDataModule(SplitDataModule):
                                  past_frames=past_frames)
         self.audio_frontend = audio_frontend
         self.frontend: WhisperFrontEnd | None = None
+        self.check_latents()
 
     def split_identities(self, split: str) -> list[int]:
         """Identity numbers of one split."""
@@ -191,7 +206,8 @@ class SyntheticDataModule(SplitDataModule):
             self.setup_latents(wanted.get(stage, SPLITS))
             return
         if self.frontend is None and self.audio_frontend is not None:
-            self.frontend = self.audio_frontend()
+            with scope("audio_frontend"):
+                self.frontend = self.audio_frontend()
         for split in wanted.get(stage, SPLITS):
             if split not in self.datasets:
                 self.datasets[split] = SyntheticTalkingHeads(

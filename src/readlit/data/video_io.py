@@ -42,11 +42,13 @@ def write_mp4(
     fps: int,
     audio: np.ndarray | None = None,
     sample_rate: int = 16000,
+    overwrite: bool = True,
 ) -> Path:
     """Write ``frames`` (F, H, W, 3) uint8 RGB, and ``audio`` (n,) mono in [-1, 1] if given, to ``path``.
 
     H and W must be even (yuv420p). Audio is written as given (not cut to the video's length) and
-    clipped to [-1, 1]. The parent folder is created. Returns the path written.
+    clipped to [-1, 1]. The parent folder is created. Returns the path written. With ``overwrite=False`` an
+    existing ``path`` is never replaced (FileExistsError, even if it appeared while encoding).
 
     Raises:
         DataError: frames, fps, audio or sample_rate are unusable.
@@ -60,7 +62,7 @@ def write_mp4(
             raise DataError(
                 f"AAC cannot store {sample_rate} Hz audio; resample to one of {sorted(_AAC_RATES)}"
             )
-    with atomic_path(path) as tmp:
+    with atomic_path(path, replace=overwrite) as tmp:
         _encode(tmp, frames, fps, audio, sample_rate)
     return Path(path)
 

@@ -9,6 +9,7 @@ as numbers on that dataset, which do not compare with ours.
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +27,22 @@ PAPER_NAMES = {"Ours": "READ"}
 REFERENCE_METHODS = ("Ours", "Sonic", "Ditto")
 
 
+def json_safe(value: Any) -> Any:
+    """``value`` with every non-finite float as the string "inf", "-inf" or "nan": JSON has no such numbers
+    (PSNR of identical videos is infinite), and a file with ``Infinity`` in it is not JSON."""
+    if isinstance(value, dict):
+        return {key: json_safe(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(item) for item in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    return value
+
+
 def _cell(results: dict[str, Any], key: str, digits: int) -> str:
     value = results["metrics"].get(key)
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
     if value is not None:
         return f"{value:.{digits}f}"
     return "missing" if key in results["missing"] else "—"
@@ -108,6 +123,7 @@ def write_report(results: dict[str, Any], out: str | Path, paper: dict[str, Any]
     or not at all."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out / "results.json", json.dumps(results, indent=2, sort_keys=True) + "\n")
+    text = json.dumps(json_safe(results), indent=2, sort_keys=True, allow_nan=False)
+    atomic_write_text(out / "results.json", text + "\n")
     atomic_write_text(out / "results.md", markdown(results, paper))
     return out / "results.json", out / "results.md"

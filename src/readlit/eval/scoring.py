@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 from einops import rearrange
-from omegaconf import DictConfig
+from omegaconf import DictConfig, ListConfig
 
 from readlit.audio import load_audio
 from readlit.data.synthetic import make_identity
@@ -49,15 +49,15 @@ class Pair:
 
 def pair_names(generated: Path, reference: Path) -> list[str]:
     """Stems of the generated mp4s; DataError when a folder is missing or a reference is absent."""
-    for folder in (generated, reference):
+    for name, folder in (("generated", generated), ("reference", reference)):
         if not folder.is_dir():
-            raise DataError(f"video folder {folder} does not exist")
+            raise DataError(f"{name}={folder} is not a folder of videos")
     names = sorted(p.stem for p in generated.glob("*.mp4"))
     if not names:
-        raise DataError(f"no .mp4 files in {generated}")
+        raise DataError(f"generated={generated} holds no .mp4 files")
     absent = [n for n in names if not (reference / f"{n}.mp4").is_file()]
     if absent:
-        raise DataError(f"{len(absent)} generated videos have no reference of the same name in {reference}, "
+        raise DataError(f"reference={reference} lacks {len(absent)} of the generated videos (the same names), "
                         f"e.g. {absent[:3]}")
     return names
 
@@ -83,6 +83,15 @@ def _paired_frames(pair: Pair) -> tuple[torch.Tensor, torch.Tensor]:
     return pixel.to_unit(torch.from_numpy(pair.fake[:count])), pixel.to_unit(torch.from_numpy(pair.real[:count]))
 
 
+def check_metrics(metrics: Any) -> list[str]:
+    """``metrics`` if it is a list of known metric names."""
+    names = list(metrics) if isinstance(metrics, list | tuple | ListConfig) else [metrics]
+    unknown = [name for name in names if name not in METRICS]
+    if unknown:
+        raise ConfigError(f"metrics={names} names unknown metric(s) {unknown}; known: {', '.join(METRICS)}")
+    return names
+
+
 class Scorers:
     """Builds each requested metric (or records why it is missing) and feeds it every pair.
 
@@ -103,9 +112,8 @@ class Scorers:
             "lpips": lambda: pixel.lpips(self._w("alexnet"), cfg.weights_dir),
             "mouth_sync": MouthSync,
         }
+        check_metrics(cfg.metrics)
         for name in cfg.metrics:
-            if name not in builders:
-                raise ConfigError(f"unknown metric {name!r} in metrics=; known: {', '.join(METRICS)}")
             if name == "mouth_sync" and (why := self._faceless(names)):
                 self.missing[name] = why
                 continue

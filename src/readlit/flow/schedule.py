@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import torch
 from einops import rearrange
 
+from readlit import checks
 from readlit.errors import ConfigError
 
 
@@ -39,6 +40,12 @@ class TimeShift:
     max_shift: float = 2.05
 
     def __post_init__(self) -> None:
+        if self.mu is not None:
+            checks.number("mu", self.mu)
+        for name in ("base_tokens", "max_tokens"):
+            checks.integer(name, getattr(self, name), minimum=1)
+        for name in ("base_shift", "max_shift"):
+            checks.number(name, getattr(self, name))
         if self.max_tokens <= self.base_tokens:
             raise ConfigError(f"max_tokens={self.max_tokens} must exceed base_tokens={self.base_tokens}")
 
@@ -58,8 +65,7 @@ def shift_time(t: torch.Tensor, mu: float) -> torch.Tensor:
 
 def sampling_schedule(steps: int, mu: float) -> torch.Tensor:
     """T_1 = 1 > T_2 > ... > T_{steps+1} = 0: ``steps`` Euler steps, float64 (steps + 1,)."""
-    if steps < 1:
-        raise ConfigError(f"steps={steps} must be at least 1")
+    checks.integer("steps", steps, minimum=1)
     return shift_time(torch.linspace(1.0, 0.0, steps + 1, dtype=torch.float64), mu)
 
 

@@ -29,6 +29,7 @@ import torch
 from torch import nn
 from torchmetrics import MeanMetric
 
+from readlit import checks
 from readlit.audio import WhisperFrontEnd
 from readlit.checkpoint import A2VHeader, CodecRef, load_checkpoint, submodule_state
 from readlit.errors import CheckpointError, ConfigError, scope
@@ -90,10 +91,9 @@ class A2VLitModule(StageModule):
         with scope("net"):
             self.net = net(in_channels=vae.latent_channels, audio_dim=self.audio_config["latent_dim"])
         self.frontend_factory, self.weighting = frontend, weighting
-        if not 0.0 <= motion_context <= 1.0:
-            raise ConfigError(f"motion_context={motion_context} must be a probability in [0, 1]")
-        self.motion_context = motion_context
-        self.val_seed = val_seed
+        self.motion_context = checks.probability("motion_context", motion_context)
+        self.val_seed = checks.integer("val_seed", val_seed, minimum=0)
+        checks.integer("t_bins", t_bins, minimum=1)
         self.clip_shape: tuple[int, int] | None = None  # (latent frames after z_R, pixel size) seen in training
         self._frontend_ref: CodecRef | None = None
         self.eval_metrics = per_stage(lambda: {"loss": MeanMetric(), "loss_by_t": BinnedMean(t_bins)})
@@ -162,11 +162,11 @@ class A2VLitModule(StageModule):
         """
         ratio = self.vae.temporal_ratio
         if "past_video" not in batch or "past_audio_windows" not in batch:
-            raise ConfigError(f"motion_context > 0 needs batches with past_video and past_audio_windows (pixel "
-                              f"clips with data.past_frames={ratio})")
+            raise ConfigError(f"motion_context={self.motion_context} needs batches with past_video and "
+                              f"past_audio_windows (pixel clips with their {ratio} frames before)")
         if batch["past_video"].shape[2] != ratio:
-            raise ConfigError(f"motion_context needs data.past_frames={ratio} (the VAE's temporal ratio), not "
-                              f"{batch['past_video'].shape[2]}")
+            raise ConfigError(f"motion_context={self.motion_context} needs the {ratio} frames before each clip (the "
+                              f"VAE's temporal ratio), not {batch['past_video'].shape[2]}")
         with torch.no_grad():
             z = self.vae.encode(torch.cat([batch["past_video"], batch["video"]], dim=2))[:, :, 1:]
             z0 = torch.cat([self.vae.encode_image(batch["ref"]).to(z.dtype), z], dim=2)
@@ -205,6 +205,9 @@ class A2VLitModule(StageModule):
         metrics["loss"].update(losses)
         metrics["loss_by_t"].update(losses, noised.t[:, -1])
 
+    def eval_keys(self) -> list[str]:
+        return ["loss", *(f"loss_{name}" for name in self.eval_metrics["val"]["loss_by_t"].names())]
+
     def eval_values(self, stage: str) -> dict[str, torch.Tensor]:
         metrics = self.eval_metrics[stage]
         return {"loss": metrics["loss"].compute(),
@@ -224,7 +227,8 @@ class A2VLitModule(StageModule):
             raise ConfigError("frontend is not set: the a2v stage records the Whisper front end (frontend=${audio}) "
                               "so that inference rebuilds it")
         if self._frontend_ref is None:
-            frontend = self.frontend_factory()
+            with scope("frontend"):
+                frontend = self.frontend_factory()
             self._frontend_ref = CodecRef(frontend.reference(), frontend.fingerprint())
         return self._frontend_ref
 

@@ -15,11 +15,33 @@ from torchmetrics import Metric
 
 from readlit.checkpoint import KEY
 from readlit.data.batch import ClipBatch, LatentBatch
+from readlit.errors import ConfigError
 
 # What a stage's steps receive (docs/design.md §6): pixel clips or latent-cache clips.
 Batch = ClipBatch | LatentBatch
 
 EVAL_STAGES = ("val", "test")
+
+
+def check_factories(optimizer: Callable[..., torch.optim.Optimizer],
+                    scheduler: Callable[..., Any] | None = None) -> None:
+    """Build the optimizer (and scheduler) on a stand-in parameter, so a bad argument is refused before training
+    (torch checks its arguments only when an optimizer is made, at the start of fit)."""
+    probe = nn.Parameter(torch.zeros(1))
+    try:
+        built = optimizer(params=[probe])
+    except (ValueError, TypeError) as err:
+        raise ConfigError(f"optimizer={_name(optimizer)} refuses its arguments: {err}") from err
+    if scheduler is not None:
+        try:
+            scheduler(optimizer=built)
+        except (ValueError, TypeError) as err:
+            raise ConfigError(f"scheduler={_name(scheduler)} refuses its arguments: {err}") from err
+
+
+def _name(factory: Callable[..., Any]) -> str:
+    function = getattr(factory, "func", factory)
+    return getattr(function, "__qualname__", type(function).__name__)
 
 
 def per_stage(metrics: Callable[[], dict[str, Metric]]) -> nn.ModuleDict:
@@ -42,6 +64,7 @@ class StageModule(LightningModule):
     def __init__(self, optimizer: Callable[..., torch.optim.Optimizer],
                  scheduler: Callable[..., Any] | None = None, compile: bool = False):
         super().__init__()
+        check_factories(optimizer, scheduler)
         self.optimizer_factory, self.scheduler_factory, self.compile = optimizer, scheduler, compile
         self.eval_metrics = nn.ModuleDict()
 
@@ -62,6 +85,19 @@ class StageModule(LightningModule):
     def compiled_modules(self) -> list[nn.Module]:
         """The modules ``compile=true`` compiles."""
         raise NotImplementedError
+
+    def train_keys(self) -> list[str]:
+        """The names :meth:`training_step` logs (without ``train/``)."""
+        return ["loss"]
+
+    def eval_keys(self) -> list[str]:
+        """The names :meth:`eval_values` may return (without the stage prefix)."""
+        return list(self.eval_metrics["val"].keys())
+
+    def logged_metrics(self) -> list[str]:
+        """Every ``stage/name`` this stage logs: what ``monitor.metric`` and ``optimized_metric`` may name."""
+        return [f"train/{key}" for key in self.train_keys()] + [
+            f"{stage}/{key}" for stage in EVAL_STAGES for key in self.eval_keys()]
 
     # ------------------------------------------------------------------------------------- shared
 

@@ -80,7 +80,11 @@ class BinnedMean(Metric):
         self.sums = self.sums.index_add(0, bins, values.detach().double())
         self.counts = self.counts.index_add(0, bins, torch.ones_like(values, dtype=torch.float64))
 
+    def names(self) -> list[str]:
+        """The bins' names, ``t0-25`` ... (in percent of [0, 1])."""
+        return [f"t{round(lo * 100)}-{round(hi * 100)}" for lo, hi in zip(self.edges[:-1], self.edges[1:], strict=True)]
+
     def compute(self) -> dict[str, torch.Tensor]:
-        """``{"t0-25": mean, ...}`` for every bin that received a value (names in percent of [0, 1])."""
-        return {f"t{round(lo * 100)}-{round(hi * 100)}": (self.sums[i] / self.counts[i]).float()
-                for i, (lo, hi) in enumerate(zip(self.edges[:-1], self.edges[1:], strict=True)) if self.counts[i] > 0}
+        """``{"t0-25": mean, ...}`` for every bin that received a value."""
+        return {name: (self.sums[i] / self.counts[i]).float()
+                for i, name in enumerate(self.names()) if self.counts[i] > 0}

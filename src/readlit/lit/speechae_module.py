@@ -42,6 +42,12 @@ class SpeechAELitModule(StageModule):
     def header(self) -> dict[str, Any]:
         return {"stage": self.stage, "net_config": self.net.config}
 
+    def train_keys(self) -> list[str]:
+        return ["loss", "mse", "con"]
+
+    def eval_keys(self) -> list[str]:
+        return ["loss", "mse", "con", "con_acc", "mse_baseline", "mse_ratio"]
+
     def model_step(self, batch: Batch) -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor]:
         s = batch["audio_windows"]
         _, s_hat = self.net(s)

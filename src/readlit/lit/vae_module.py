@@ -84,11 +84,11 @@ class VAELitModule(StageModule):
                  log_clips: int = 2, log_frames: int = 5, seed: int = 0):
         super().__init__(optimizer, scheduler, compile)
         if vae.frozen:
-            raise ConfigError("the vae stage trains the VAE: set vae.frozen=false")
+            raise ConfigError("vae.frozen=true: the vae stage trains the VAE; set vae.frozen=false")
         if freeze_encoder and update_latent_stats:
-            raise ConfigError("model.freeze_encoder=true keeps the latent space: set model.update_latent_stats=false")
+            raise ConfigError("freeze_encoder=true keeps the latent space: set update_latent_stats=false")
         if train_frames is not None:
-            check_frame_count(train_frames, vae.temporal_ratio, key="model.train_frames")
+            check_frame_count(train_frames, vae.temporal_ratio, key="train_frames")
         self.vae = vae
         self.terms, self.views = dict(terms or {}), dict(views or {})
         self.weights = {"l1": l1_weight, "mse": mse_weight, "kl": kl_weight, "perceptual": perceptual_weight,
@@ -116,6 +116,10 @@ class VAELitModule(StageModule):
 
     def compiled_modules(self) -> list[nn.Module]:
         return [self.vae.model]
+
+    def train_keys(self) -> list[str]:
+        perceptual = ["perceptual"] if self.perceptual_factory is not None else []
+        return ["loss", "l1", "mse", "kl", *self.terms, *perceptual, *(f"{name}_loss" for name in self.views)]
 
     def header(self) -> dict[str, Any]:
         return {"stage": self.stage, "vae_config": self.vae.config}
@@ -228,8 +232,9 @@ def _build_perceptual(factory: Callable[[], torch.nn.Module]) -> torch.nn.Module
     except Exception as err:
         first = (str(err).strip().splitlines() or [""])[0][:200]
         raise CheckpointError(
-            f"model.perceptual could not be built ({type(err).__name__}: {first}); its backbone weights come "
+            f"perceptual={getattr(factory, 'func', factory).__name__} could not be built ({type(err).__name__}: "
+            f"{first}); its backbone weights come "
             "from torchvision's model zoo (https://download.pytorch.org/models/): put them in $TORCH_HOME/hub/"
-            "checkpoints on a machine with network, or set model.perceptual=null"
+            "checkpoints on a machine with network, or set perceptual=null"
         ) from err
     return network.requires_grad_(False).eval()

@@ -202,9 +202,9 @@ class A2VDiT(nn.Module):
         super().__init__()
         dim = num_attention_heads * attention_head_dim
         if text not in TEXT_MODES:
-            raise ConfigError(f"model.net.text={text} is not one of {TEXT_MODES}")
+            raise ConfigError(f"text={text} is not one of {TEXT_MODES}")
         if text != "off" and cross_attention_dim != dim:
-            raise ConfigError(f"model.net.cross_attention_dim={cross_attention_dim} must equal the width {dim}")
+            raise ConfigError(f"cross_attention_dim={cross_attention_dim} must equal the width {dim}")
         self.config = dict(in_channels=in_channels, out_channels=out_channels or in_channels,
                            num_attention_heads=num_attention_heads, attention_head_dim=attention_head_dim,
                            num_layers=num_layers, cross_attention_dim=cross_attention_dim,

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 import torch
 from einops import repeat
 
+from readlit import checks
 from readlit.errors import ConfigError
 from readlit.flow.schedule import TimeShift, euler_step, sampling_schedule
 from readlit.sampling.cfg import Guidance, Velocity
@@ -33,7 +34,7 @@ def clip_starts(num_latent: int, clip_frames: int, overlap: int = 1) -> list[int
     The last clip may run past ``num_latent``: callers pad to :func:`padded_length` and crop afterwards.
     """
     if clip_frames <= overlap:
-        raise ConfigError(f"sampler.clip_frames={clip_frames} must exceed the overlap of {overlap} frame(s)")
+        raise ConfigError(f"clip_frames={clip_frames} must exceed the overlap of {overlap} frame(s)")
     if num_latent < 1:
         raise ConfigError(f"nothing to generate: {num_latent} latent frames")
     stride = clip_frames - overlap
@@ -72,14 +73,15 @@ class ANSSampler:
     hoist: bool = False
 
     def __post_init__(self) -> None:
-        if self.steps < 1:
-            raise ConfigError(f"steps={self.steps} must be at least 1")
+        checks.integer("steps", self.steps, minimum=1)
+        if self.clip_frames is not None:
+            checks.integer("clip_frames", self.clip_frames, minimum=2)
 
     def schedule(self, tokens: int) -> torch.Tensor:
         """T_1 = 1 > ... > T_n = 0 for clip sequences of ``tokens`` tokens, float64 (steps + 1,)."""
         if self.shift is None:
             raise ConfigError("shift is not set: sample through a pipeline (it uses the model's training shift) or "
-                              "set sampler.shift")
+                              "set shift")
         return sampling_schedule(self.steps, self.shift.mu_for(tokens))
 
     def clip_tokens(self, z_ref: torch.Tensor) -> int:

@@ -20,7 +20,7 @@ from typing import Any, Protocol
 import torch
 from einops import rearrange, repeat
 
-from readlit.errors import ConfigError
+from readlit import checks
 from readlit.nn.conditioning import drop_conditions
 
 
@@ -78,8 +78,10 @@ class Guidance:
     batched: bool = True
 
     def __post_init__(self) -> None:
-        if self.mode not in _BRANCHES:
-            raise ConfigError(f"sampler.cfg.mode={self.mode} is not one of {sorted(_BRANCHES)}")
+        checks.choice("mode", self.mode, sorted(_BRANCHES))
+        # A NaN or infinite scale turns every velocity into NaN: the video would come out black.
+        checks.number("audio_scale", self.audio_scale)
+        checks.number("ref_scale", self.ref_scale)
 
     @property
     def branches(self) -> tuple[tuple[bool, bool], ...]:

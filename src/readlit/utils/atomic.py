@@ -30,13 +30,32 @@ def is_leftover(path: str | Path) -> bool:
     return name.startswith(".") and name.endswith(TMP_SUFFIX)
 
 
-def remove_leftovers(folder: str | Path, pattern: str = "*") -> int:
+def _writer_alive(path: Path) -> bool:
+    """Whether the process named in a temporary name (``.<name>.<pid>-<hex>.tmp``) still runs on this machine."""
+    try:
+        pid = int(path.name[: -len(TMP_SUFFIX)].rsplit(".", 1)[1].split("-")[0])
+    except (IndexError, ValueError):
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_leftovers(folder: str | Path, pattern: str = "*", dead_only: bool = False) -> int:
     """Delete the temporary files and folders in ``folder`` matching ``pattern``; returns how many there were.
 
-    Only safe while no other run writes there (the caches hold a writer lock while they call it).
+    Only safe while no other run writes there (the caches hold a writer lock while they call it); with
+    ``dead_only`` a file whose writer still runs is kept, so a folder another run may write into (a checkpoint
+    folder a run resumes from) can be cleaned too.
     """
     folder = Path(folder)
     leftovers = [path for path in folder.glob(pattern) if is_leftover(path)] if folder.is_dir() else []
+    if dead_only:
+        leftovers = [path for path in leftovers if not _writer_alive(path)]
     for path in leftovers:
         if path.is_dir() and not path.is_symlink():
             shutil.rmtree(path, ignore_errors=True)
@@ -46,11 +65,12 @@ def remove_leftovers(folder: str | Path, pattern: str = "*") -> int:
 
 
 @contextmanager
-def atomic_path(target: str | Path) -> Iterator[Path]:
+def atomic_path(target: str | Path, replace: bool = True) -> Iterator[Path]:
     """Yield a temporary path beside ``target`` to write; on success it is renamed onto ``target``.
 
     If the block raises, the temporary file is removed and ``target`` keeps its old content (or stays absent).
-    The parent folder is created.
+    With ``replace=False`` an existing ``target`` is never written over: the file is linked into place, which
+    fails with FileExistsError if ``target`` appeared meanwhile. The parent folder is created.
     """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -58,7 +78,10 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
     tmp = temp_path(target)
     try:
         yield tmp
-        os.replace(tmp, target)
+        if replace:
+            os.replace(tmp, target)
+        else:
+            os.link(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)
 

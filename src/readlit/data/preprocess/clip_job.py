@@ -8,6 +8,10 @@ the cache raise ConfigError, because mixing them would give a cache that lies ab
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import os
+import signal
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -66,9 +70,26 @@ class JobResult:
 _WORKER: dict[str, Any] = {}
 
 
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def die_with_parent() -> None:
+    """Have the kernel kill this process when its parent dies (Linux), so a killed run leaves no worker writing
+    into a cache another run may have locked since; elsewhere, or if the parent is already gone, exit now."""
+    parent = os.getppid()
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent or parent == 1:
+        os._exit(1)
+
+
 def init_worker(settings: JobSettings) -> None:
     """Build the worker's settings-bound objects once per process (the pool initializer)."""
-    if settings.single_thread:
+    if settings.single_thread:  # a pool worker: it must not outlive the run that started it
+        die_with_parent()
         torch.set_num_threads(1)
         cv2.setNumThreads(1)
     _WORKER.clear()
@@ -106,8 +127,8 @@ def _reuse(folder: Path, meta: dict[str, Any], settings: JobSettings) -> dict[st
     wanted = {"size": settings.size, "fps": settings.fps, "sample_rate": settings.sample_rate}
     if made != wanted:
         raise ConfigError(
-            f"the cache at out_dir={settings.root} holds clip {meta['clip_id']} made with {made}, but this "
-            f"run asks for {wanted}; preprocess into a new out_dir or delete the old cache"
+            f"root={settings.root} holds a cache whose clip {meta['clip_id']} was made with {made}, but this "
+            f"run asks for {wanted}; preprocess into a new folder or delete the old cache"
         )
     frontend = _WORKER["frontend"]
     if frontend is not None:
@@ -117,9 +138,9 @@ def _reuse(folder: Path, meta: dict[str, Any], settings: JobSettings) -> dict[st
             cache.write_meta(folder, meta)
         elif meta["whisper"][1:] != shape:
             raise ConfigError(
-                f"clip {meta['clip_id']} in out_dir={settings.root} has Whisper states of (L, Da) = "
+                f"root={settings.root} holds clip {meta['clip_id']} with Whisper states of (L, Da) = "
                 f"{meta['whisper'][1:]}, the audio config makes {shape}; use the audio config the cache "
-                "was made with, or preprocess into a new out_dir"
+                "was made with, or preprocess into a new folder"
             )
     return meta
 

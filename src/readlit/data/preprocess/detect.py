@@ -11,6 +11,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from readlit import checks
 from readlit.errors import ConfigError
 
 
@@ -30,12 +31,12 @@ class HaarFaceDetector:
         self.classifier = cv2.CascadeClassifier(str(path))
         if self.classifier.empty():
             raise ConfigError(
-                f"face_track.detector.cascade={cascade!r} is not a Haar cascade file; use a name from "
+                f"cascade={cascade!r} is not a Haar cascade file; use a name from "
                 f"{cv2.data.haarcascades} (e.g. haarcascade_frontalface_alt2.xml) or a path to one"
             )
-        self.scale_factor = scale_factor
-        self.min_neighbors = min_neighbors
-        self.min_size = min_size
+        self.scale_factor = checks.number("scale_factor", scale_factor, above=1.0)
+        self.min_neighbors = checks.integer("min_neighbors", min_neighbors, minimum=0)
+        self.min_size = checks.number("min_size", min_size, above=0.0, maximum=1.0)
 
     def __call__(self, image: np.ndarray) -> np.ndarray:
         """Faces in ``image`` (H, W, 3) uint8 RGB as (n, 4) float32 x, y, w, h."""

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from readlit import checks
 from readlit.data.preprocess.decode import Timeline, decode_frames
 from readlit.data.preprocess.sources import Box, SkipClip
 
@@ -32,11 +33,11 @@ class FaceTracker:
     def __init__(self, detector: Callable[[np.ndarray], np.ndarray], every: int = 5, scale: float = 1.6,
                  smooth_frames: int = 9, min_found: float = 0.5, detect_width: int = 320):
         self.detector = detector
-        self.every = max(1, every)
-        self.scale = scale
-        self.smooth_frames = max(1, smooth_frames)
-        self.min_found = min_found
-        self.detect_width = detect_width
+        self.every = checks.integer("every", every, minimum=1)
+        self.scale = checks.number("scale", scale, above=0.0)
+        self.smooth_frames = checks.integer("smooth_frames", smooth_frames, minimum=1)
+        self.min_found = checks.probability("min_found", min_found)
+        self.detect_width = checks.integer("detect_width", detect_width, minimum=16)
 
     def track(self, path: Path, timeline: Timeline, index: np.ndarray) -> list[Box]:
         """Boxes in source pixels for the F output frames that ``index`` (F,) maps to source frames."""

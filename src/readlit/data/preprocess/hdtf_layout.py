@@ -32,6 +32,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from readlit import checks
 from readlit.data.preprocess.sources import Box, ClipSource, Skipped
 from readlit.errors import DataError
 
@@ -49,25 +50,27 @@ class HDTFLayout:
     name = "hdtf"
 
     def __init__(self, crop_windows: bool = True, metadata_dir: str | None = None):
-        self.crop_windows = crop_windows
+        self.crop_windows = checks.flag("crop_windows", crop_windows)
+        if metadata_dir is not None and not Path(metadata_dir).expanduser().is_dir():
+            raise DataError(f"metadata_dir={metadata_dir} is not a folder; point it at HDTF_dataset/")
         self.metadata_dir = metadata_dir
 
     def discover(self, raw_dir: Path) -> tuple[list[ClipSource], list[Skipped]]:
         """Clips to preprocess, sorted by id, and the mp4 files that give none."""
         meta_dir = Path(self.metadata_dir) if self.metadata_dir else raw_dir
         if not meta_dir.is_dir():
-            raise DataError(f"raw.hdtf.metadata_dir={meta_dir} is not a folder; point it at HDTF_dataset/")
+            raise DataError(f"raw_dir={meta_dir} is not a folder")
         windows = _read_all(meta_dir, "*_crop_wh.txt", _parse_crop_line)
         spans = _read_all(meta_dir, "*_anno*_time.txt", _parse_time_line)
         if self.crop_windows and not windows:
             raise DataError(
-                f"no *_crop_wh.txt under {meta_dir}: copy the HDTF_dataset/ folder of github.com/MRzzm/HDTF "
-                "into raw_dir (or set raw.hdtf.metadata_dir), or set raw.hdtf.crop_windows=false to detect "
-                "faces"
+                f"raw_dir={raw_dir} has no *_crop_wh.txt (looked in {meta_dir}): copy the HDTF_dataset/ folder of "
+                "github.com/MRzzm/HDTF into raw_dir (or set raw.hdtf.metadata_dir), or set "
+                "raw.hdtf.crop_windows=false to detect faces"
             )
         videos = sorted(raw_dir.rglob("*.mp4"))
         if not videos:
-            raise DataError(f"no .mp4 files under raw_dir={raw_dir}; point raw_dir at the HDTF download")
+            raise DataError(f"raw_dir={raw_dir} holds no .mp4 files; point raw_dir at the HDTF download")
         return self._clips(raw_dir, videos, windows, spans)
 
     def _clips(

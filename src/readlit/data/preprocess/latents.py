@@ -1,7 +1,8 @@
 """Build (or resume) a latent cache (:mod:`readlit.data.latent_cache`) from any datamodule and a VAE.
 
 Each split's items are taken in the datamodule's fixed order, ``shard_size`` at a time; a shard whose file
-exists is kept, so an interrupted build picks up at the first missing shard. Encoding uses the posterior mean
+exists and reads back whole is kept (a damaged one is encoded again), so an interrupted build picks up at the
+first missing shard. The build's settings are recorded with its first shard. Encoding uses the posterior mean
 in batches of a fixed size, so a resumed build writes the same bytes as one that ran through.
 """
 
@@ -23,7 +24,9 @@ from readlit.data.latent_cache import (
     DROPPED,
     FORMAT_VERSION,
     check_build,
+    record_build,
     remove_partial_shards,
+    shard_holds,
     shard_path,
     write_shard,
 )
@@ -87,10 +90,14 @@ def build_latent_cache(datamodule: Any, vae: VideoVAE, out_dir: str | Path, spli
                 items = range(index * shard_size, min(total, (index + 1) * shard_size))
                 counts.append(len(items))
                 path = shard_path(root, split, index)
-                if path.is_file():
+                if path.is_file() and shard_holds(path, len(items)):
                     kept += 1
                     continue
-                write_shard(path, *encode_items(dataset, items, vae, batch_size, target))
+                if path.is_file():
+                    log.warning("%s is damaged (cut short or foreign): encoding it again", path)
+                encoded = encode_items(dataset, items, vae, batch_size, target)
+                record_build(root, settings)
+                write_shard(path, *encoded)
                 made += 1
             manifest_splits[split] = {"items": total, "shards": counts}
         manifest = {"format": FORMAT_VERSION, "splits": manifest_splits, "shard_size": shard_size,

@@ -44,8 +44,8 @@ class MEADLayout:
         videos = sorted(raw_dir.glob(f"*/video/{self.view}/*/*/*.mp4"))
         if not videos:
             raise DataError(
-                f"no MEAD videos {{actor}}/video/{self.view}/{{emotion}}/level_{{n}}/NNN.mp4 under "
-                f"raw_dir={raw_dir}; extract each actor's video.tar and audio.tar there (or set "
+                f"raw_dir={raw_dir} holds no MEAD videos {{actor}}/video/{self.view}/{{emotion}}/level_{{n}}/NNN.mp4; "
+                "extract each actor's video.tar and audio.tar there (or set "
                 "raw.mead.view)"
             )
         clips, skipped = [], []

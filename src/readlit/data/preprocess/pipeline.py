@@ -23,6 +23,7 @@ from readlit.data.manifest import write_manifest
 from readlit.data.preprocess.clip_job import JobResult, JobSettings, init_worker, process_clip
 from readlit.data.preprocess.sources import ClipSource, Skipped
 from readlit.data.preprocess.splits import mead_official_split, random_split
+from readlit.errors import DataError
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +80,11 @@ def build_cache(layout: Layout, raw_dir: Path, settings: JobSettings, workers: i
             log.info("removed %d unfinished clip folders of an interrupted run", removed)
         clips, failed, reused = _process_all(layout.name, sources, settings, workers, progress)
         skipped = skipped + failed
+        if not clips:
+            reasons = Counter(item.reason for item in skipped)
+            raise DataError(f"raw_dir={raw_dir}: no clip could be made (skipped by reason: "
+                            f"{dict(sorted(reasons.items())) or 'nothing found'}); check the files and the "
+                            "preprocessing settings")
         manifest = _manifest(layout.name, clips, skipped, _splits(split, sources, clips), settings, config)
         write_manifest(root, manifest)
     return manifest, RunStats(len(clips) - reused, reused, len(skipped), removed)

@@ -25,8 +25,9 @@ def random_split(clip_ids: list[str], fractions: dict[str, float], seed: int) ->
 
     Every split with a positive fraction gets at least one clip while there are enough clips.
     """
-    if not fractions or any(value < 0 for value in fractions.values()) or sum(fractions.values()) <= 0:
-        raise ConfigError(f"split.fractions={dict(fractions)} needs fractions >= 0 with a positive sum, "
+    if (not fractions or any(isinstance(v, bool) or not isinstance(v, int | float) or v < 0 for v in fractions.values())
+            or sum(fractions.values()) <= 0):
+        raise ConfigError(f"fractions={dict(fractions)} needs fractions >= 0 with a positive sum, "
                           "e.g. {train: 0.95, test: 0.05}")
     counts = _counts(len(clip_ids), fractions)
     order = np.random.default_rng(seed).permutation(len(clip_ids))

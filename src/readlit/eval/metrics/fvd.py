@@ -81,9 +81,10 @@ class FVD(FrechetMetric):
 
     def __init__(self, protocol: str = "styleganv", backend: str = "torchscript", weights: str | Path | None = None,
                  weights_dir: str | Path | None = None, batch: int = 8, **kwargs) -> None:
-        if protocol not in PROTOCOLS or backend not in ("torchscript", "state_dict"):
-            raise ConfigError(f"fvd protocol {protocol!r} / backend {backend!r}: protocols {PROTOCOLS}, "
-                              "backends torchscript, state_dict")
+        if protocol not in PROTOCOLS:
+            raise ConfigError(f"protocol={protocol} is not one of {', '.join(PROTOCOLS)}")
+        if backend not in ("torchscript", "state_dict"):
+            raise ConfigError(f"backend={backend} is not one of torchscript, state_dict")
         if protocol == "disco" and backend != "state_dict":
             raise ConfigError("fvd protocol disco uses the PyTorch I3D: set backend=state_dict")
         super().__init__(NUM_CLASSES, unbiased=protocol == "disco", **kwargs)

@@ -19,6 +19,7 @@ from torchmetrics.image import (
     StructuralSimilarityIndexMeasure,
 )
 
+from readlit.errors import DataError, one_line
 from readlit.eval.weights import REGISTRY, require
 
 
@@ -34,7 +35,8 @@ def ssim() -> StructuralSimilarityIndexMeasure:
 
 def lpips(weights: str | Path | None = None, weights_dir: str | Path | None = None
           ) -> LearnedPerceptualImagePatchSimilarity:
-    """LPIPS (AlexNet) over frames in [0, 1]; CheckpointError when the AlexNet file is missing."""
+    """LPIPS (AlexNet) over frames in [0, 1]; CheckpointError when the AlexNet file is missing, DataError when it
+    is not AlexNet weights."""
     path = require("alexnet", weights_dir, weights).resolve()
     previous = torch.hub.get_dir()
     with tempfile.TemporaryDirectory() as hub:
@@ -43,6 +45,12 @@ def lpips(weights: str | Path | None = None, weights_dir: str | Path | None = No
         torch.hub.set_dir(hub)
         try:
             return LearnedPerceptualImagePatchSimilarity(net_type="alex", normalize=True)
+        # torchvision raises whatever its unpickler or load_state_dict met: any failure is the file's. A file that
+        # is there but unreadable stops the evaluation (DataError); only a missing one leaves LPIPS out.
+        except Exception as err:
+            raise DataError(f"weights.alexnet={path} is not torchvision's {REGISTRY['alexnet'].filename} "
+                                  f"({one_line(err)}); get it again with python -m readlit.eval.weights "
+                                  "--download") from err
         finally:
             torch.hub.set_dir(previous)
 

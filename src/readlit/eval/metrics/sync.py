@@ -110,7 +110,7 @@ def score_video(net: Embedder, frames: np.ndarray, audio: np.ndarray, mode: str 
         The scores; in ``tracked`` mode the mean over face tracks, or None when the video has no track.
     """
     if mode not in MODES:
-        raise ConfigError(f"unknown sync mode {mode!r}; modes: {', '.join(MODES)}")
+        raise ConfigError(f"mode={mode} is not one of {', '.join(MODES)}")
     if mode == "precropped":
         return score_crops(net, frames, audio, vshift, device)
     if detector is None:
@@ -139,7 +139,7 @@ class SyncScore(Metric):
                  min_track: int = facetrack.MIN_TRACK, **kwargs) -> None:
         super().__init__(**kwargs)
         if mode not in MODES:
-            raise ConfigError(f"unknown sync.mode {mode!r}; modes: {', '.join(MODES)}")
+            raise ConfigError(f"mode={mode} is not one of {', '.join(MODES)}")
         self.mode, self.min_track = mode, min_track
         self.net = load_syncnet(require("syncnet", weights_dir, weights))
         # A submodule, so Metric.to(device) moves the detector with SyncNet.
