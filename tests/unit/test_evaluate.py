@@ -107,4 +107,5 @@ def test_cli_reports_a_missing_folder_on_one_line(tmp_path):
            f"hydra.run.dir={tmp_path / 'run'}"]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2
-    assert proc.stderr.strip().count("\n") == 0 and f"generated={tmp_path / 'nope'} is not a folder of videos" in proc.stderr
+    assert proc.stderr.strip().count("\n") == 0
+    assert f"generated={tmp_path / 'nope'} is not a folder of videos" in proc.stderr

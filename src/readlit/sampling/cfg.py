@@ -21,6 +21,7 @@ import torch
 from einops import rearrange, repeat
 
 from readlit import checks
+from readlit.errors import ConfigError
 from readlit.nn.conditioning import drop_conditions
 
 
@@ -103,7 +104,7 @@ class Guidance:
         computed at the first call, from that call's latent size, and every later call reuses it.
         """
         if hoist and not hasattr(model, "prepare"):
-            raise ConfigError("sampler.hoist=true needs a velocity network with prepare() (the A2V-DiT has it)")
+            raise ConfigError("hoist=True needs a velocity network with prepare() (the A2V-DiT has it)")
         groups = [self.branches] if self.batched else [(branch,) for branch in self.branches]
         parts = [_Branches(group, audio) for group in groups]
 
