@@ -209,7 +209,7 @@ def test_hoisting_the_clip_context_samples_exactly_the_plain_path(batched):
         prepared.clear()
         assert torch.equal(hoisted.sample(net, z_ref, audio, noise), expected)
     assert len(prepared) == 2 * groups  # once per clip (and per forward group), not per step
-    with pytest.raises(ConfigError, match="sampler.hoist=true needs"):
+    with pytest.raises(ConfigError, match="hoist=True needs"):
         hoisted.sample(Toy(), z_ref, audio, noise)
 
 
