@@ -162,9 +162,13 @@ class Checked(torch.nn.Module):
         super().__init__()
         self.velocity, self.job = velocity, job
 
-    def forward(self, *args: Any) -> torch.Tensor:
+    def prepare(self, *args: Any, **kwargs: Any) -> Any:
+        """The wrapped network's clip context (the sampler hoists it out of the step loop)."""
+        return self.velocity.prepare(*args, **kwargs)
+
+    def forward(self, *args: Any, **kwargs: Any) -> torch.Tensor:
         self.job.check()
-        return self.velocity(*args)
+        return self.velocity(*args, **kwargs)
 
 
 class JobQueue:
