@@ -239,5 +239,5 @@ def test_motion_context_makes_the_first_latent_end_at_the_clips_first_frame(trai
     plain = instantiate(train_cfg("experiment=demo_a2v", *FAST, f"model.speechae_ckpt={speechae_ckpt}",
                                   "model.motion_context=1.0").model)
     plain.log = model.log
-    with pytest.raises(ConfigError, match="data.past_frames=8"):
+    with pytest.raises(ConfigError, match="motion_context=1.0 needs batches with past_video"):
         plain.training_step(next(iter(_datamodule(train_cfg("experiment=demo_a2v", *FAST)).train_dataloader())), 0)

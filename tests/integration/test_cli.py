@@ -19,7 +19,7 @@ def run_train(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
     (["experiment=nope"], "Could not find 'experiment/nope'"),
     (["experiment=demo_speechae", "model.no_such_key=1"], "no_such_key"),
     (["experiment=demo_speechae", "data.num_frames=32"], "data.num_frames=32 is not 1+8k"),
-    (["experiment=speechae"], "no HDTF cache at data.root="),
+    (["experiment=speechae", "trainer=cpu"], "holds no HDTF cache"),  # trainer=gpu is refused first here
     (["experiment=demo_speechae", "ckpt_path=/nonexistent/last.ckpt"], "no such checkpoint file"),
     (["experiment=demo_speechae", "audio=whisper_tiny", "audio.pretrained=/nonexistent/whisper"],
      "audio.pretrained"),

@@ -15,8 +15,8 @@ STAGES = load_experiment("demo").STAGES
 
 EXPERIMENTS = sorted(path.stem for path in (CONFIG_DIR / "experiment").glob("*.yaml"))
 # Experiments on datasets this machine has no cache for: their datamodule must refuse clearly.
-NEEDS_DATA = {"speechae": "no HDTF cache at data.root=", "vae_finetune_hdtf": "no HDTF cache at data.root=",
-              "a2v_hdtf": "no HDTF cache at data.root=", "a2v_mead": "no MEAD cache at data.root="}
+NEEDS_DATA = {"speechae": "holds no HDTF cache", "vae_finetune_hdtf": "holds no HDTF cache",
+              "a2v_hdtf": "holds no HDTF cache", "a2v_mead": "holds no MEAD cache"}
 # Experiments built on pretrained weights this machine cannot fetch: the model must refuse with the config key,
 # and build with these tiny random stand-ins instead.
 # The a2v experiments also need the LTX transformer and a SpeechAE checkpoint (tests/integration/test_a2v_stage.py).

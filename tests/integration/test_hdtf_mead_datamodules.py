@@ -138,5 +138,5 @@ def test_a_cache_that_does_not_fit_the_config_is_refused(train_cfg, tmp_path_fac
 
 def test_a_missing_cache_says_how_to_make_one(train_cfg, tmp_path):
     cfg = train_cfg(*SMALL, "data=mead", f"data.root={tmp_path / 'none'}")
-    with pytest.raises(DataError, match="no MEAD cache at data.root=.*readlit.preprocess data=mead raw_dir="):
+    with pytest.raises(DataError, match="root=.* holds no MEAD cache.*readlit.preprocess data=mead raw_dir="):
         _set_up(cfg.data)

@@ -131,7 +131,7 @@ def test_vae_finetune_hdtf_refuses_without_cache_or_weights(train_cfg, monkeypat
     with pytest.raises(HydraException) as err:  # instantiate wraps the datamodule's DataError
         train(cfg)
     assert isinstance(err.value.__cause__, DataError)
-    assert "no HDTF cache at data.root=" in user_error(err.value)
+    assert "data.root=" in user_error(err.value) and "holds no HDTF cache" in user_error(err.value)
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path))
     with pytest.raises(HydraException) as err:
