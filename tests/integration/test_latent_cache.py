@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 from hydra.core.global_hydra import GlobalHydra
+from hydra.errors import HydraException
 from hydra.utils import instantiate
 
 from readlit.data import latent_cache
@@ -46,7 +47,10 @@ def built(tmp_path_factory) -> Path:
 def datamodule(tmp_path: Path, *overrides: str):
     cfg = compose_train([*DATA, "data.return_video=true", *overrides], tmp_path)
     GlobalHydra.instance().clear()
-    module = instantiate(cfg.data)
+    try:
+        module = instantiate(cfg.data)
+    except HydraException as err:  # the datamodule checks its cache as it is built; the input problem is the cause
+        raise err.__cause__ from None
     module.setup()
     return module, instantiate(cfg.vae)
 
@@ -121,9 +125,9 @@ def test_latent_items_and_batches_have_exactly_the_contract_fields(built, tmp_pa
 
 
 def test_datamodule_refuses_a_cache_of_other_clips_or_no_cache(built, tmp_path):
-    with pytest.raises(ConfigError, match=r"data.num_frames: cache 17, config 25"):
+    with pytest.raises(ConfigError, match=r"latents=.* built for other clips \(num_frames: cache 17, config 25\)"):
         datamodule(tmp_path, f"data.latents={built}", "data.num_frames=25")
-    with pytest.raises(DataError, match=r"no latent cache at data.latents=.*nowhere \(.*/manifest.json missing\)"):
+    with pytest.raises(DataError, match=r"latents=.*nowhere holds no latent cache \(.*/manifest.json missing"):
         datamodule(tmp_path, f"data.latents={tmp_path / 'nowhere'}")
 
 
@@ -179,7 +183,7 @@ def test_datamodule_trains_from_a_streamed_cache(built, tmp_path):
     batch = next(iter(module.train_dataloader()))
     assert batch["latents"].shape == (2, 32, 3, 8, 8) and batch["fps"].tolist() == [25, 25]
     assert module.frontend is None
-    with pytest.raises(ConfigError, match=r"data.num_frames: cache 17, config 25"):
+    with pytest.raises(ConfigError, match=r"latents=.* built for other clips \(num_frames: cache 17, config 25\)"):
         datamodule(tmp_path, f"data.latents={url}", "data.num_frames=25")
     with pytest.raises(DataError, match=r"data.latents=file://.*nowhere: cannot read"):
         datamodule(tmp_path, f"data.latents={(tmp_path / 'nowhere').as_uri()}")
