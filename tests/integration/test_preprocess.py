@@ -163,7 +163,7 @@ def _recording(build_cache, stats: list):
 def test_a_cache_made_with_other_settings_is_refused(hdtf, tmp_path):
     before = _tree_bytes(hdtf.root)
     overrides = [*PREPROCESS["hdtf"], f"raw_dir={hdtf.raw}", f"out_dir={hdtf.root}", "data.size=32"]
-    with pytest.raises(ConfigError, match=r"made with \{'size': 64.*preprocess into a new out_dir"):
+    with pytest.raises(ConfigError, match=r"out_dir=.* was made with \{'size': 64.*preprocess into a new folder"):
         preprocess(compose_preprocess(overrides, tmp_path))
     GlobalHydra.instance().clear()
     assert _tree_bytes(hdtf.root) == before
