@@ -90,7 +90,7 @@ def test_stage_refuses_a_frozen_vae_and_inconsistent_keys(train_cfg):
     cfg = train_cfg("experiment=demo_vae", "model.freeze_encoder=true")
     with pytest.raises(ConfigError, match="freeze_encoder=true keeps the latent space: set update_latent_stats=false"):
         _module(cfg)
-    with pytest.raises(ConfigError, match="train_frames=12 is not 1+8k frames"):
+    with pytest.raises(ConfigError, match=r"train_frames=12 is not 1\+8k frames"):
         _module(train_cfg("experiment=demo_vae", "model.train_frames=12"))
 
 
