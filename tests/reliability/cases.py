@@ -211,10 +211,11 @@ TRAIN = [
           phrase="data.batch_size=0"),
     train("train-sweep-unknown-key", "-m", "model.nope=1,2", phrase="nope"),
     train("train-sweep-search-unknown", "-m", "hparams_search=nope", phrase="hparams_search/nope"),
-    train("train-short-run-max-steps-2", "trainer.max_steps=2", "+trainer.limit_train_batches=4", code=0,
+    train("train-short-run-max-steps-2", "trainer.max_steps=2", "++trainer.limit_train_batches=4", code=0,
           check=checks.run_with_checkpoint, slow=True),
     train("train-short-run-max-steps-0", "trainer.max_steps=0", code=0, check=checks.run_folder, slow=True),
-    train("train-unicode-root", "paths.root_dir={case}/données ✓", code=0, check=checks.run_with_checkpoint,
+    # Hydra's override grammar needs a value with a space quoted (the README says so)
+    train("train-unicode-root", 'paths.root_dir="{case}/données ✓"', code=0, check=checks.run_with_checkpoint,
           slow=True),
 ]
 
@@ -460,7 +461,7 @@ GENERATE = [
                                                                  16000), 1.0),
           ("video-track", "talk.mp4", _copy_as("talk_mp4", "talk.mp4"), 1.0),
       )],
-    generate("generate-unicode-paths", {"image": "{case}/visage é.png", "out": "{case}/vidéo ✓.mp4"}, code=0,
+    generate("generate-unicode-paths", {"image": '"{case}/visage é.png"', "out": '"{case}/vidéo ✓.mp4"'}, code=0,
              setup=_copy_as("face_png", "visage é.png"), creates=("vidéo ✓.mp4", "logs"), slow=True,
              check=checks.video_matches_audio(1.0, "vidéo ✓.mp4")),
     generate("generate-overwrite-true", {"overwrite": "true"}, code=0, setup=_existing_out, slow=True,
