@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 import torch
 from einops import rearrange
 
+from readlit import checks
 from readlit.errors import ConfigError
 from readlit.flow.schedule import TimeShift, euler_step
 
@@ -66,12 +67,10 @@ class ANSProcess:
 
     def __post_init__(self) -> None:
         for name in ("sync_prob", "clean_prob", "drop_audio", "drop_ref", "drop_both"):
-            if not 0.0 <= getattr(self, name) <= 1.0:
-                raise ConfigError(f"{name}={getattr(self, name)} must be a probability in [0, 1]")
+            checks.probability(name, getattr(self, name))
         if self.sync_prob + self.clean_prob > 1.0:
             raise ConfigError(f"sync_prob={self.sync_prob} and clean_prob={self.clean_prob} sum past 1")
-        if self.sigma <= 0:
-            raise ConfigError(f"sigma={self.sigma} must be positive")
+        checks.number("sigma", self.sigma, above=0.0)
 
     def sample_times(self, batch: int, frames: int, tokens: int, device: torch.device,
                      generator: torch.Generator | None = None) -> torch.Tensor:
