@@ -13,7 +13,7 @@ import socket
 import sys
 from pathlib import Path
 
-from readlit.cli import check_composes, fail, run_task
+from readlit.cli import CONFIG_DIR, check_composes, fail, run_task
 
 _MISSING = [name for name in ("fastapi", "uvicorn", "python_multipart") if importlib.util.find_spec(name) is None]
 if _MISSING:
@@ -70,7 +70,7 @@ def serve(cfg: DictConfig) -> None:
     uvicorn.run(create_app(service), host=cfg.host, port=cfg.port, ws_max_size=limit, log_level="info")
 
 
-@hydra.main(version_base="1.3", config_path="../../../conf", config_name="serve")
+@hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="serve")
 def _hydra_main(cfg: DictConfig) -> None:
     run_task(serve, cfg)
 
