@@ -175,6 +175,11 @@ def window_token_indices(
     return tokens_per_frame * frames[:, None] - context + torch.arange(window_tokens)[None, :]
 
 
+def tokens_through(frames: int, window_tokens: int, tokens_per_frame: int) -> int:
+    """T: the Whisper tokens the windows of frames 0 .. frames - 1 reach (tokens 0 .. T - 1)."""
+    return tokens_per_frame * frames + (window_tokens - tokens_per_frame) // 2
+
+
 # -------------------------------------------------------------------------------------------- front end
 
 

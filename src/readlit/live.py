@@ -5,11 +5,11 @@ bidirectional attention (a token's hidden state depends on audio after it), and 
 padded sequence is drawn at once. :class:`LiveSession` works on audio of unknown length instead:
 
 - **Clips are committed by a fixed rule.** Clip j (latent frames s .. s + f - 1, pixel frames up to F_j) needs the
-  Whisper tokens of its frames' windows, up to token T_j (:func:`tokens_through`). It is committed once the audio
-  reaches T_j·320 samples plus ``lookahead`` samples, or has ended. The tokens T_(j-1) .. T_j are then encoded from
-  the audio *cut at that point and zero-extended* (in the front end's 30 s chunks, aligned at 0 as offline), and
-  kept: no committed token ever changes. The audio latents of the clip's frames come from the SpeechAE (causal
-  over frames) run on the windows of every frame so far.
+  Whisper tokens of its frames' windows, up to token T_j (:func:`~readlit.audio.tokens_through`). It is committed
+  once the audio reaches T_j·320 samples plus ``lookahead`` samples, or has ended. The tokens T_(j-1) .. T_j are
+  then encoded from the audio *cut at that point and zero-extended* (in the front end's 30 s chunks, aligned at 0
+  as offline), and kept: no committed token ever changes. The audio latents of the clip's frames come from the
+  SpeechAE (causal over frames) run on the windows of every frame so far.
 - **Noise is drawn per clip**: (1, C, f, h, w) for the first clip, (1, C, f - 1, h, w) for each later one, in
   order from the seeded generator.
 - **The end.** When the source closes after A samples, the plan of the whole audio (:func:`plan_frames`) says
@@ -36,6 +36,7 @@ import numpy as np
 import torch
 from einops import rearrange
 
+from readlit.audio import tokens_through
 from readlit.errors import AudioError, ConfigError
 from readlit.frames import pixel_frames
 from readlit.pipeline import ClipDecoder, TalkingHeadPipeline, plan_frames
@@ -131,11 +132,6 @@ class LiveClip:
     frames: slice
     video: torch.Tensor
     samples: slice
-
-
-def tokens_through(frames: int, window_tokens: int, tokens_per_frame: int) -> int:
-    """T: the Whisper tokens the windows of frames 0 .. frames - 1 reach (audio.py's windowing)."""
-    return tokens_per_frame * frames + (window_tokens - tokens_per_frame) // 2
 
 
 class LiveSession:

@@ -25,6 +25,7 @@ from einops import rearrange
 from tqdm.auto import tqdm
 
 from readlit.audio import WhisperFrontEnd
+from readlit.audio_latents import AudioLatents
 from readlit.checkpoint import A2VHeader, CodecRef, load_checkpoint, submodule_state, trained_state
 from readlit.errors import AudioError, CheckpointError, ConfigError, one_line
 from readlit.flow.schedule import TimeShift
@@ -188,16 +189,17 @@ class TalkingHeadPipeline:
                      generator: torch.Generator) -> tuple[FramePlan, Iterator[tuple[slice, torch.Tensor]]]:
         """Algorithm 1 clip by clip: the frame plan, and an iterator of each clip's final latents.
 
-        The conditions (reference latent, audio latents of the whole padded audio) and the noise are computed
-        here, before the first clip; the iterator yields :meth:`ANSSampler.stream`'s (latent frames, latents
-        (1, C, len, h, w)), padding clips past ``plan.latent_frames`` included.
+        The reference latent and the noise of the whole padded sequence are computed here; the audio latents clip by
+        clip as the sampler reaches each clip (:class:`~readlit.audio_latents.AudioLatents`), so the first clip
+        waits for its own audio's front end only. The iterator yields :meth:`ANSSampler.stream`'s (latent frames,
+        latents (1, C, len, h, w)), padding clips past ``plan.latent_frames`` included.
         """
         sampler = self.sampler_for(sampler)
         plan = plan_frames(len(waveform), self.sample_rate, self.fps, self.vae.temporal_ratio, sampler.clip_frames)
         device = next(self.vae.parameters()).device
         z_ref, audio = self._conditions(image, waveform, plan, device)
         noise = self._noise(z_ref, plan, generator)
-        return plan, sampler.stream(self.velocity, z_ref, audio, noise)
+        return plan, sampler.stream_windows(self.velocity, z_ref, noise, audio.__getitem__)
 
     @torch.no_grad()
     def generate(self, image: torch.Tensor, waveform: torch.Tensor, sampler: ANSSampler,
@@ -226,6 +228,7 @@ class TalkingHeadPipeline:
                            overlap)
         device = next(self.vae.parameters()).device
         z_ref, audio = self._conditions(image, waveform, plan, device)
+        audio = audio.all()
         noise = self._noise(z_ref, plan, generator)
         if method == "independent":
             latents = independent_clips(sampler, self.velocity, z_ref, audio, noise)
@@ -253,15 +256,15 @@ class TalkingHeadPipeline:
         return self.vae.decode(latents)[0].float().clamp(-1, 1)
 
     def _conditions(self, image: torch.Tensor, waveform: torch.Tensor, plan: FramePlan,
-                    device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-        """Reference latent (1, C, 1, h, w) and audio latents (1, N_pad, hw, da)."""
+                    device: torch.device) -> tuple[torch.Tensor, AudioLatents]:
+        """Reference latent (1, C, 1, h, w) and the audio latents of N_pad frames, computed when sliced."""
         if self.frontend is None:
             raise ConfigError("this pipeline has no Whisper front end: it renders clips from windows only")
         samples = plan.padded_frames * self.sample_rate // self.fps
         padded = torch.zeros(samples, dtype=torch.float32)
         padded[: len(waveform)] = waveform[:samples]
-        windows = self.frontend.frame_windows(self.frontend.hidden(padded), plan.padded_frames, 0)
-        audio = self.encode_audio(rearrange(windows, "f k d -> 1 f k d").to(device))
+        audio = AudioLatents(self.frontend, self.encode_audio, padded, plan.padded_latent, self.vae.temporal_ratio,
+                             device)
         z_ref = self.vae.encode_image(rearrange(image, "c h w -> 1 c h w").to(device))
         return z_ref, audio
 

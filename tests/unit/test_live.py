@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 import torch
 
+from readlit.audio import tokens_through
 from readlit.errors import AudioError
-from readlit.live import Cancelled, LiveAudio, LiveSession, tokens_through
+from readlit.live import Cancelled, LiveAudio, LiveSession
 from tests.unit.test_pipeline import pipeline, sampler  # noqa: F401  (the tiny pipeline fixture)
 
 SAMPLES = 16000 * 2 + 123  # 2 s of audio that ends mid-frame

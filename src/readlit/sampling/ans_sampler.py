@@ -16,7 +16,7 @@ frame included, reference excluded), h w latent size, hw da audio-latent tokens 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 import torch
@@ -103,12 +103,23 @@ class ANSSampler:
             (frames, latents): the slice of the sequence and its latents (B, C, len, h, w); clip 1 gives f frames,
             every later clip f - 1 (its first frame is the previous clip's last).
         """
-        frames = noise.shape[2]
-        if audio.shape[1] != frames or padded_length(frames, self.clip_frames) != frames:
-            raise ConfigError(f"noise has {frames} latent frames and audio {audio.shape[1]}; both must be "
+        if audio.shape[1] != noise.shape[2]:
+            raise ConfigError(f"noise has {noise.shape[2]} latent frames and audio {audio.shape[1]}; both must be "
                               f"padded_length(N, {self.clip_frames}) = a whole number of overlapping clips")
+        yield from self.stream_windows(model, z_ref, noise, lambda frames: audio[:, frames])
+
+    @torch.no_grad()
+    def stream_windows(self, model: Velocity, z_ref: torch.Tensor, noise: torch.Tensor,
+                       audio_of: Callable[[slice], torch.Tensor]) -> Iterator[tuple[slice, torch.Tensor]]:
+        """:meth:`stream` with each clip's audio latents asked of ``audio_of(frames)`` (B, f, hw, da) only when the
+        clip starts, so a lazy audio front end (:class:`~readlit.audio_latents.AudioLatents`) computes no more
+        audio before the first clip than the first clip needs."""
+        frames = noise.shape[2]
+        if padded_length(frames, self.clip_frames) != frames:
+            raise ConfigError(f"noise has {frames} latent frames; it must be padded_length(N, {self.clip_frames}) "
+                              "= a whole number of overlapping clips")
         starts = clip_starts(frames, self.clip_frames)
-        pieces = ((audio[:, s: s + self.clip_frames], noise[:, :, s: s + self.clip_frames]) for s in starts)
+        pieces = ((audio_of(slice(s, s + self.clip_frames)), noise[:, :, s: s + self.clip_frames]) for s in starts)
         for start, clip in zip(starts, self.stream_clips(model, z_ref, pieces), strict=True):
             first = 0 if start == 0 else 1
             yield slice(start + first, start + self.clip_frames), clip[:, :, first:]
