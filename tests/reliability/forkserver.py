@@ -6,6 +6,9 @@ and exits 1, ``SystemExit`` sets the exit code, and the child leads its own proc
 kills its workers too. Starting ``python -m readlit.train`` costs 10-20 s of imports on a loaded 2-core machine;
 a forked child starts in milliseconds with the same modules.
 
+The server adopts orphans (a child subreaper, as CI runners and container inits are), so a worker that outlives
+its killed run is reparented to the server, not to pid 1, whatever machine the tests run on; the server reaps them.
+
 Protocol: one JSON request per line on stdin,
 ``{"module", "argv", "cwd", "env", "stdout", "stderr", "timeout", "script", "background"}``, and one JSON reply per
 line, ``{"code", "seconds", "timed_out"}``. ``script``: call ``module.main()`` as a console script does, instead of
@@ -14,6 +17,8 @@ running the module as ``python -m`` does; ``background``: reply ``{"pid"}`` at o
 """
 
 import atexit
+import ctypes
+import ctypes.util
 import importlib
 import importlib.util
 import json
@@ -24,6 +29,7 @@ import sys
 import time
 import traceback
 
+_PR_SET_CHILD_SUBREAPER = 36  # linux/prctl.h
 MODULES = ("readlit.train", "readlit.generate", "readlit.evaluate", "readlit.preprocess", "readlit.bench",
            "readlit.data.synthetic", "readlit.checkpoint", "readlit.audio")
 
@@ -85,8 +91,28 @@ def _wait(pid: int, timeout: float) -> tuple[int, bool]:
         time.sleep(0.02)
 
 
+def _adopt_orphans() -> None:
+    try:
+        ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").prctl(_PR_SET_CHILD_SUBREAPER, 1)
+    except (OSError, AttributeError):
+        pass
+
+
+def _reap_adopted(started: dict[int, float]) -> None:
+    """Reap finished children the server did not fork itself (adopted orphans), leaving its own to ``_wait``."""
+    while True:
+        try:
+            info = os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+        except ChildProcessError:
+            return
+        if info is None or info.si_pid in started:
+            return
+        os.waitpid(info.si_pid, 0)
+
+
 def serve() -> None:
     """Answer requests until stdin closes."""
+    _adopt_orphans()
     replies = os.fdopen(os.dup(1), "w", buffering=1)
     sys.stdout = sys.stderr  # nothing the imports print may reach the reply stream
     for name in MODULES:
@@ -94,6 +120,7 @@ def serve() -> None:
     replies.write(json.dumps({"ready": True}) + "\n")
     started: dict[int, float] = {}
     for line in sys.stdin:
+        _reap_adopted(started)
         request = json.loads(line)
         if "wait" in request:
             pid = request["wait"]

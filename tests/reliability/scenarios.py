@@ -177,28 +177,65 @@ def _same_cache(one: Path, other: Path) -> str | None:
     return None if clips[0] == clips[1] else "the manifests list other clips"
 
 
+# A worker at work goes with its parent (the kernel kills it); one still importing (a spawned worker imports
+# readlit before its initializer can ask for that) goes when its imports end: 10-20 s on a loaded 2-core machine.
+# What must never happen is a write into the cache after the kill, which the scenario checks exactly.
+_ORPHAN_GRACE = 60.0
+
+
+def _snapshot(folder: Path) -> dict[str, tuple[int, int]]:
+    """Size and mtime of every file and folder under ``folder``."""
+    return {str(p.relative_to(folder)): (p.stat().st_size, p.stat().st_mtime_ns) for p in folder.rglob("*")}
+
+
+def _wait_gone(pids: set[int], timeout: float) -> float:
+    """Seconds until none of ``pids`` is alive (polling), or ``timeout``."""
+    start = time.monotonic()
+    while any(_alive(pid) for pid in pids) and time.monotonic() - start < timeout:
+        time.sleep(0.05)
+    return time.monotonic() - start
+
+
 def kill_preprocess_workers(case: Path, fx: Any) -> Outcome:
     """kill -9 preprocessing (workers=2) once a clip is done: its workers must die with it, and the resumed run
     must end with the same cache as a clean one."""
+    return _kill_preprocess(case, fx, lambda out: any((out / "clips").glob("Radio*/meta.json")))
+
+
+def kill_preprocess_spawning(case: Path, fx: Any) -> Outcome:
+    """kill -9 preprocessing (workers=2) as soon as its workers exist, while they still import: they must go once
+    their imports end, without starting a clip."""
+    return _kill_preprocess(case, fx, lambda out: True)
+
+
+def _kill_preprocess(case: Path, fx: Any, ready: Callable[[Path], bool]) -> Outcome:
+    """kill -9 preprocessing (workers=2) once both workers exist and ``ready(cache)``; then the workers must go
+    (those still importing, as soon as their imports end) without writing into the cache, and a resumed run must
+    equal a clean one."""
     raw = _raw_tree(case / "raw", 6)
     out = case / "killed" / "cache"
     out.parent.mkdir()
     running = start_command("preprocess", _preprocess_argv(raw, out, 2), out.parent, fx.server)
     workers: set[int] = set()
 
-    def one_clip_done() -> bool:
+    def time_to_kill() -> bool:
         workers.update(_children(running.pid))
-        return any((out / "clips").glob("Radio*/meta.json"))
+        return len(workers) >= 2 and ready(out)
 
-    if not _kill_when(running, one_clip_done):
+    if not _kill_when(running, time_to_kill):
         return "defect", f"preprocessing ended before a kill (exit {running.wait(60).code})"
     running.wait(60)
-    time.sleep(1.0)
+    at_kill = _snapshot(out)
+    gone = _wait_gone(workers, _ORPHAN_GRACE)
     survivors = [pid for pid in workers if _alive(pid)]
     for pid in survivors:
         os.kill(pid, signal.SIGKILL)
     if survivors:
-        return "defect", f"{len(survivors)} worker(s) still running 1 s after their parent was killed"
+        return "defect", f"{len(survivors)} worker(s) still running {_ORPHAN_GRACE:.0f} s after their parent was killed"
+    now = _snapshot(out)
+    written = sorted(k for k in at_kill.keys() | now.keys() if at_kill.get(k) != now.get(k))
+    if written:
+        return "defect", f"workers wrote into the cache after their run was killed: {written[:3]}"
     resumed = start_command("preprocess", _preprocess_argv(raw, out, 2), out.parent, fx.server).wait(600)
     clean_out = case / "clean" / "cache"
     clean_out.parent.mkdir()
@@ -206,7 +243,8 @@ def kill_preprocess_workers(case: Path, fx: Any) -> Outcome:
     if resumed.code or clean.code:
         return "traceback", f"exit {resumed.code} / {clean.code}: {(resumed.stderr + clean.stderr)[-300:]}"
     problem = _same_cache(out, clean_out)
-    return ("data_lost", problem) if problem else ("ok", f"killed with {len(workers)} worker(s); resumed identical")
+    return ("data_lost", problem) if problem else (
+        "ok", f"killed with {len(workers)} worker(s), gone after {gone:.1f} s; resumed identical")
 
 
 _LATENT_ARGS = ["stage=latents", "data=synthetic", "vae=demo", "audio=whisper_random_tiny",
@@ -310,6 +348,7 @@ def generate_same_out(case: Path, fx: Any) -> Outcome:
 SCENARIOS = [
     Case("scenario-kill-train-mid-save", "scenario", run=kill_train_mid_save, slow=True),
     Case("scenario-kill-preprocess-workers", "scenario", run=kill_preprocess_workers, slow=True),
+    Case("scenario-kill-preprocess-spawning", "scenario", run=kill_preprocess_spawning, slow=True),
     Case("scenario-kill-latent-cache", "scenario", run=kill_latent_cache, slow=True),
     Case("scenario-latent-retry-after-failure", "scenario", run=latent_retry_after_failure, slow=True),
     Case("scenario-latent-truncated-shard", "scenario", run=latent_truncated_shard, slow=True),

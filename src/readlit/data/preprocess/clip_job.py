@@ -73,23 +73,34 @@ _WORKER: dict[str, Any] = {}
 _PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
-def die_with_parent() -> None:
-    """Have the kernel kill this process when its parent dies (Linux), so a killed run leaves no worker writing
-    into a cache another run may have locked since; elsewhere, or if the parent is already gone, exit now."""
-    parent = os.getppid()
+def die_with_parent(parent: int) -> None:
+    """Have the kernel kill this process when its parent ``parent`` dies (Linux), so a killed run leaves no worker
+    writing into a cache another run may have locked since.
+
+    A spawned worker reaches this only after its imports (seconds); if ``parent`` died meanwhile, this process was
+    already handed to another parent (init or a subreaper, so not necessarily pid 1) and exits now, before it
+    builds anything.
+    """
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
     except (OSError, AttributeError):
-        return
-    if os.getppid() != parent or parent == 1:
+        pass
+    if os.getppid() != parent:
         os._exit(1)
 
 
-def init_worker(settings: JobSettings) -> None:
-    """Build the worker's settings-bound objects once per process (the pool initializer)."""
-    if settings.single_thread:  # a pool worker: it must not outlive the run that started it
-        die_with_parent()
+def init_worker(settings: JobSettings, parent: int | None = None) -> None:
+    """Build the worker's settings-bound objects once per process (the pool initializer).
+
+    Args:
+        settings: the run's settings.
+        parent: for a pool worker, the pid of the run that started it (the worker must not outlive it);
+            None when the clips are made in the run's own process.
+    """
+    if parent is not None:
+        die_with_parent(parent)
+    if settings.single_thread:
         torch.set_num_threads(1)
         cv2.setNumThreads(1)
     _WORKER.clear()

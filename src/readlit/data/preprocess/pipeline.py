@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -60,7 +61,7 @@ def run_jobs(sources: list[ClipSource], settings: JobSettings, workers: int) -> 
         yield from map(process_clip, sources)
         return
     context = multiprocessing.get_context("spawn")
-    with context.Pool(workers, initializer=init_worker, initargs=(settings,)) as pool:
+    with context.Pool(workers, initializer=init_worker, initargs=(settings, os.getpid())) as pool:
         yield from pool.imap_unordered(process_clip, sources)
 
 
