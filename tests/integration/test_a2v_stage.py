@@ -149,6 +149,26 @@ def test_ablation_audio_encoders_need_no_checkpoint(train_cfg):
         assert any(p.requires_grad for p in model.audio.parameters())
 
 
+def test_the_stage1_speechae_is_frozen_unless_tuned(train_cfg, speechae_ckpt):
+    """``speechae`` and ``speechae_tuned`` start from the same stage-1 weights; only the tuned one is trained on."""
+    models = {mode: instantiate(train_cfg("experiment=demo_a2v", *FAST, f"model.speechae_ckpt={speechae_ckpt}",
+                                          f"model.audio_encoder={mode}").model)
+              for mode in ("speechae", "speechae_tuned")}
+    frozen, tuned = (models[mode].audio.state_dict() for mode in ("speechae", "speechae_tuned"))
+    assert frozen.keys() == tuned.keys() and all(torch.equal(frozen[k], tuned[k]) for k in frozen)
+    assert not any(p.requires_grad for p in models["speechae"].audio.parameters())
+    assert all(p.requires_grad for p in models["speechae_tuned"].audio.parameters())
+    model = models["speechae_tuned"]
+    optimizer = model.configure_optimizers()
+    optimizer = optimizer["optimizer"] if isinstance(optimizer, dict) else optimizer
+    in_optimizer = {id(p) for group in optimizer.param_groups for p in group["params"]}
+    assert all(id(p) in in_optimizer for p in model.audio.parameters())
+    with pytest.raises(HydraException) as info:
+        instantiate(train_cfg("experiment=demo_a2v", *FAST, "model.audio_encoder=speechae_tuned",
+                              "model.speechae_ckpt=null").model)
+    assert "audio_encoder=speechae_tuned needs speechae_ckpt" in user_error(info.value)
+
+
 def test_unknown_audio_encoder_is_a_config_error(train_cfg, speechae_ckpt):
     cfg = train_cfg("experiment=demo_a2v", *FAST, "model.audio_encoder=whisper", "model.speechae_ckpt=null")
     with pytest.raises(HydraException) as info:

@@ -37,7 +37,7 @@ from readlit.flow.ans import ANSProcess
 from readlit.lit.base import Batch, StageModule, per_stage
 from readlit.lit.metrics import BinnedMean
 from readlit.nn.a2v_dit import A2VDiT
-from readlit.nn.audio_encoder import audio_encoder_config, build_audio_encoder
+from readlit.nn.audio_encoder import PRETRAINED, audio_encoder_config, build_audio_encoder
 from readlit.nn.conditioning import drop_conditions
 from readlit.pipeline import TalkingHeadPipeline
 from readlit.vae import VideoVAE
@@ -64,8 +64,9 @@ class A2VLitModule(StageModule):
         vae: the video latent space (frozen).
         ans: the asynchronous forward process and condition dropout.
         optimizer, scheduler, compile: see :class:`~readlit.lit.base.StageModule` (``compile`` compiles the DiT).
-        audio_encoder: ``speechae``, ``speechae_scratch`` or ``linear`` (:mod:`readlit.nn.audio_encoder`).
-        speechae_ckpt: the stage-1 checkpoint (``speechae`` only).
+        audio_encoder: ``speechae``, ``speechae_tuned``, ``speechae_scratch`` or ``linear``
+            (:mod:`readlit.nn.audio_encoder`).
+        speechae_ckpt: the stage-1 checkpoint (``speechae`` and ``speechae_tuned`` only).
         speechae_net: SpeechAE arguments for ``speechae_scratch``; for ``linear`` its in/latent sizes are used.
         frontend: the Whisper front end (a partial); checkpoints record it by reference for inference.
         weighting: optional weights of the flow loss per latent position (:mod:`readlit.lit.terms`); None is
@@ -106,13 +107,13 @@ class A2VLitModule(StageModule):
     def _build_audio(self, mode: str, ckpt: str | None,
                      sizes: dict[str, Any] | None) -> tuple[nn.Module, dict[str, Any]]:
         """The audio encoder and the config that rebuilds it (:func:`~readlit.nn.audio_encoder.build_audio_encoder`)."""
-        if mode != "speechae":
+        if mode not in PRETRAINED:
             if sizes is None:
                 raise ConfigError(f"audio_encoder={mode} needs speechae_net (its sizes)")
             config = audio_encoder_config(mode, dict(sizes))
             return build_audio_encoder(config), config
         if ckpt is None:
-            raise ConfigError("audio_encoder=speechae needs speechae_ckpt (a stage-1 checkpoint: python -m "
+            raise ConfigError(f"audio_encoder={mode} needs speechae_ckpt (a stage-1 checkpoint: python -m "
                               "readlit.train experiment=speechae)")
         trained, state = load_speech_encoder_config(ckpt)
         wanted = {k: sizes[k] for k in ("in_tokens", "in_dim") if sizes and k in sizes}
@@ -123,7 +124,7 @@ class A2VLitModule(StageModule):
         config = audio_encoder_config(mode, trained)
         encoder = build_audio_encoder(config)
         encoder.load_state_dict(state)
-        return encoder.requires_grad_(False), config
+        return encoder.requires_grad_(mode == "speechae_tuned"), config
 
     def compiled_modules(self) -> list[nn.Module]:
         return [self.net]

@@ -3,6 +3,8 @@
 One factory for training and inference. ``mode`` picks the paper's variant:
 
 - ``speechae``: the stage-1 SpeechAE encoder (the paper; trained in stage 1, frozen in stage 2);
+- ``speechae_tuned``: the stage-1 SpeechAE encoder, trained on with the DiT in stage 2 (not in the paper: on the
+  synthetic data the frozen code hides the loudness the mouth follows, ``experiments/table2_ablation``);
 - ``speechae_scratch``: a fresh SpeechAE encoder trained jointly with the DiT (ablation "w/o pre-training");
 - ``linear``: no SpeechAE, the raw windows of a latent frame through one linear map (ablation "w/o SpeechAE").
 """
@@ -17,7 +19,9 @@ from readlit.errors import ConfigError
 from readlit.nn.audio_projection import RawWindowProjection
 from readlit.nn.speech_ae import SpeechAE
 
-AUDIO_ENCODERS = ("speechae", "speechae_scratch", "linear")
+AUDIO_ENCODERS = ("speechae", "speechae_tuned", "speechae_scratch", "linear")
+# The modes that start from a stage-1 checkpoint.
+PRETRAINED = ("speechae", "speechae_tuned")
 # The arguments of RawWindowProjection that a SpeechAE config also names.
 _LINEAR_KEYS = ("in_tokens", "in_dim", "latent_tokens", "latent_dim")
 
