@@ -21,7 +21,7 @@ from readlit.data.video_io import read_mp4
 from tests.serve.server import tiny_checkpoint, write_inputs
 
 WORKERS, QUEUE = 2, 2
-FILE_CLIENTS, LIVE_CLIENTS, ROUNDS = 4, 2, 3
+FILE_CLIENTS, LIVE_CLIENTS, ROUNDS = 4, 2, 6
 SECONDS = 1.0
 FRAMES = round(SECONDS * 25)
 DEADLINE = 360.0
@@ -201,5 +201,9 @@ def test_concurrent_jobs_and_streams_lose_nothing_and_stay_within_bounds(tmp_pat
     assert peaks["running"] == WORKERS and peaks["unfinished"] <= WORKERS + QUEUE
     assert sum(f["refused_429"] for f in figures) > 0  # 6 clients for 4 places: some were told to wait
     assert all(f["job_folders"] == 0 for f in figures)
-    assert figures[-1]["server_rss_mib"] - figures[0]["server_rss_mib"] < 40  # flat after the first round's warm-up
+    # A leak grows with every round; the allocator moves RSS by up to ~40 MiB once in a while (measured), so the
+    # check is the trend after the first round's warm-up, not the difference of two rounds.
+    rss = [f["server_rss_mib"] for f in figures[1:]]
+    growth = float(np.polyfit(np.arange(len(rss)), rss, 1)[0])
+    assert growth < 15, f"server memory grows {growth:.1f} MiB a round after the warm-up: {rss}"
     assert figures[-1]["server_open_files"] - figures[0]["server_open_files"] <= 2
