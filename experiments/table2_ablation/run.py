@@ -6,10 +6,11 @@
 Variants (``conf/ablation/``): ``full`` (the pre-trained SpeechAE), ``no_pretrain`` (SpeechAE trained jointly from
 scratch), ``no_speechae`` (a linear projection of the raw Whisper windows), ``no_async`` (trained with t1 = t2);
 and, at inference, ``full`` with independent clips (w/o ANS). Not in the paper: ``tuned`` (the pre-trained SpeechAE
-trained on with the DiT), which asks whether pre-training helps once the encoder may adapt. Training is ``experiment=demo_a2v`` on the shipped
-demo VAE with make demo's SpeechAE (``--vae``, ``--speechae``) and the given overrides (the budget) for every variant
-and seed: one multirun into ``DIR/sweep``. A multirun whose every job
-has its ``metrics.json`` is not run again; scores already in ``DIR/results.json`` are not recomputed.
+trained on with the DiT), which asks whether pre-training helps once the encoder may adapt. ``--variants`` picks
+which to train (default: all). Training is ``experiment=demo_a2v`` on the shipped demo VAE with make demo's SpeechAE
+(``--vae``, ``--speechae``) and the given overrides (the budget) for every variant and seed: one multirun into
+``DIR/sweep``. A multirun whose every job has its ``metrics.json`` is not run again; scores already in
+``DIR/results.json`` are not recomputed.
 
 Written to ``DIR``: ``results.json`` (every job's settings, held-out scores per face and per clip), ``results.md``
 (mean and range over seeds per variant, the paper's Table 2 beside) and ``lip_sync.png``. The same recipe runs on
